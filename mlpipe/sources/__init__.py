@@ -60,6 +60,14 @@ class Source(Protocol):
     def fetch(self, uri: Uri) -> Fetched: ...
 
 
+class Exporter(Protocol):
+    """A source that can also be written: outputs given a URI are exported after the job."""
+
+    def export(self, uri: Uri, path: Path, fingerprint: str) -> bool:
+        """Copy `path` (file or folder) to `uri` atomically; False when it already holds that content."""
+        ...
+
+
 _IMPLEMENTATIONS = {
     "file": "mlpipe.sources.local:AppFileSource",
     "local": "mlpipe.sources.local:LocalSource",
@@ -107,3 +115,9 @@ class Sources:
         if uri.raw not in self._fetched:
             self._fetched[uri.raw] = self._source(uri).fetch(uri)
         return self._fetched[uri.raw]
+
+    def export(self, uri: Uri, path: Path, fingerprint: str) -> bool:
+        source = self._source(uri)
+        if not hasattr(source, "export"):
+            raise UriError(f"{uri}: outputs cannot be exported to '{uri.scheme}' URIs")
+        return source.export(uri, path, fingerprint)  # type: ignore[attr-defined]
