@@ -86,6 +86,5 @@ def resolve_pipe(settings: Settings, ref: str) -> tuple[str, Path, AppIndex]:
             return f"{app}/pipe/{file_name}", pipe_dir / file_name, apps
     known = [p.name for p in pipe_dir.glob("*.y*ml")]
     hint = get_close_matches(name, known, 1)
-    raise UsageError(
-        f"unknown pipe '{ref}'" + (f" (did you mean '{app}/pipe/{hint[0]}'?)" if hint else f" (pipes in {app}: {', '.join(sorted(known)) or 'none'})")
-    )
+    extra = f"did you mean '{app}/pipe/{hint[0]}'?" if hint else f"pipes in {app}: {', '.join(sorted(known)) or 'none'}"
+    raise UsageError(f"unknown pipe '{ref}' ({extra})")

@@ -1,0 +1,86 @@
+"""`ml`: parse the command line, run one command, map errors to exit codes.
+
+Exit codes (DESIGN.md): 0 success or nothing to do; 1 a job or a transfer failed while running;
+2 invalid input found before anything ran (bad YAML, unknown names, bad URI, bad usage);
+75 busy (`--no-wait` and the pipe is running); 130 interrupted (Ctrl-C or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
+
+# command -> (module in mlpipe.commands, one-line help); modules are imported only when needed
+COMMANDS = {
+    "init": ("init", "create the home layout (idempotent) and print its path"),
+    "config": ("config", "show every setting, its value and where it came from"),
+    "mount": ("mount", "link an app directory into the home"),
+    "listpipe": ("listpipe", "list pipes on the apps path"),
+    "listmodule": ("listmodule", "list modules and their interfaces"),
+    "runpipe": ("runpipe", "run what is stale in a pipe, like make"),
+    "listjob": ("listjob", "list job records, newest first"),
+    "runjob": ("runjob", "run one recorded job again"),
+    "joblog": ("joblog", "print a job's stdout and stderr"),
+    "create_yaml": ("create_yaml", "write the module YAML for an argparse script"),
+    "sync": ("sync", "mirror the cache to or from S3"),
+    "cron": ("cron", "print a crontab line for a pipe"),
+    "gc": ("gc", "remove cache entries no pipe reaches"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit 2, as DESIGN.md says
+        self.print_usage(sys.stderr)
+        self.exit(2, f"ml: error: {message}\n")
+
+
+def _available() -> dict[str, tuple[str, str]]:
+    return {name: spec for name, spec in COMMANDS.items()
+            if importlib.util.find_spec(f"mlpipe.commands.{spec[0]}") is not None}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ml", description="MLPipe: make-style, cached machine-learning pipelines.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (module_name, help_text) in _available().items():
+        module = importlib.import_module(f"mlpipe.commands.{module_name}")
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.configure(command_parser)
+        command_parser.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `ml`; return the exit code. Only here are exceptions turned into exit codes."""
+    from mlpipe.errors import MlpipeError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.handler(args) or 0)
+    except MlpipeError as exc:
+        if os.environ.get("MLPIPE_DEBUG"):
+            raise
+        print(f"ml {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"ml {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # full disk, permissions: the user's environment, not a bug
+        if os.environ.get("MLPIPE_DEBUG"):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"ml {args.command}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+
+
+def run() -> None:
+    """Console entry point."""
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""`ml listpipe [APP] [--json]`: pipes on the apps path with their job counts."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlpipe.commands import add_json_flag, home_settings
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("app", nargs="?", help="only this app")
+    add_json_flag(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlpipe.apps import AppIndex
+    from mlpipe.errors import SpecError
+    from mlpipe.loader import load_pipe_spec
+    from mlpipe.report import print_json, print_table
+
+    apps = AppIndex.discover(home_settings())
+    if args.app:
+        apps.app_dir(args.app)
+    rows = []
+    for pipe_id, path in apps.pipe_paths(args.app):
+        try:
+            jobs: int | str = len(load_pipe_spec(path, pipe_id).jobs)
+        except SpecError:
+            jobs = "invalid"
+        rows.append({"pipe": pipe_id, "app": pipe_id.split("/")[0], "jobs": jobs})
+    if args.json:
+        print_json(rows)
+    else:
+        print_table(([r["pipe"], r["app"], r["jobs"]] for r in rows), ["pipe", "app", "jobs"])
+    return 0

@@ -1,0 +1,222 @@
+"""The doit adapter: the only module that imports doit.
+
+    Plan ──task_dicts──> doit tasks          one per job, one per external input ("fetch:…")
+                           name      = job name (stable, so the DB keeps history across edits)
+                           targets   = hash-named cache paths (when known before running)
+                           task_dep  = upstream jobs and fetches
+                           uptodate  = Builder.check(saved manifest)  (no file_dep on cache paths)
+                           actions   = Builder.run  -> returns the manifest doit saves
+         ──run_tasks──>  doit Runner / MThreadRunner, one sqlite3 DB per pipe, committed per task
+
+`dodo_template.py` exposes exactly these tasks to the doit command line.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from doit.control import TaskControl
+from doit.dependency import Dependency, MD5Checker, SqliteDB
+from doit.exceptions import TaskFailed, UnmetDependency
+from doit.runner import MThreadRunner, Runner
+from doit.task import Stream, dict_to_task
+
+from mlpipe.build import FAILED, SKIPPED, Builder, JobResult, Unresolved
+from mlpipe.errors import MlpipeError
+from mlpipe.hashing import md5_text
+from mlpipe.settings import Settings
+
+FETCH_PREFIX = "fetch:"
+
+
+def db_path(settings: Settings, pipe_id: str) -> Path:
+    """One dependency DB per pipe, so different pipes never contend for it."""
+    slug = pipe_id.replace("/", "__").removesuffix(".yaml").removesuffix(".yml")
+    return settings.doit_dir / f"{slug}.sqlite3"
+
+
+class DurableSqliteDB(SqliteDB):
+    """doit's sqlite3 backend, committing each task as it finishes (stock doit writes at exit only),
+    so a run killed with SIGKILL keeps what it finished. WAL keeps the commits cheap."""
+
+    def __init__(self, name: str, codec: Any, *, module_name: str | None = None):
+        super().__init__(name, codec, module_name=module_name)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+
+    def set(self, task_id: str, dependency: str, value: Any) -> None:
+        super().set(task_id, dependency, value)
+        if dependency == "deps:":  # save_success writes this key last
+            self._conn.execute("insert or replace into doit values (?,?)",
+                               (task_id, self.codec.encode(self._cache[task_id])))
+            self._conn.commit()
+            self._dirty.discard(task_id)
+
+    def remove(self, task_id: str) -> None:
+        super().remove(task_id)
+        self._conn.commit()  # stock doit holds this write lock until exit
+
+
+def saved_manifests(path: Path) -> dict[str, dict[str, Any]]:
+    """Each task's last saved manifest, read without writing anything (for --dry-run)."""
+    if not path.exists():
+        return {}
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            rows = db.execute("select task_id, task_data from doit").fetchall()
+    except sqlite3.Error:
+        return {}
+    return {task_id: json.loads(data).get("_values_:") or {} for task_id, data in rows}
+
+
+def fetch_task_name(uri: str) -> str:
+    return FETCH_PREFIX + md5_text(uri)[:12]
+
+
+def _job_uptodate(task: Any, values: dict[str, Any], builder: Builder, name: str) -> bool:
+    return builder.check(name, values)
+
+
+def _job_action(builder: Builder, name: str) -> dict[str, Any] | TaskFailed:
+    try:
+        return builder.run(name)
+    except MlpipeError as exc:
+        builder.results.setdefault(name, JobResult(name, None, FAILED))
+        builder.results[name].result = FAILED
+        builder.results[name].error = str(exc)
+        return TaskFailed(str(exc))
+
+
+def _fetch_uptodate(builder: Builder, uri: str) -> bool:
+    try:
+        return builder.sources.probe(builder.plan.uris[uri]).fingerprint is not None
+    except MlpipeError:
+        return False
+
+
+def _fetch_action(builder: Builder, uri: str) -> bool | TaskFailed:
+    try:
+        builder.fetch(builder.plan.uris[uri])
+    except MlpipeError as exc:
+        return TaskFailed(str(exc))
+    return True
+
+
+def task_dicts(builder: Builder) -> list[dict[str, Any]]:
+    """The doit tasks for a plan, as plain dicts (doit's own keys)."""
+    tasks: list[dict[str, Any]] = []
+    for uri in builder.plan.uris:
+        tasks.append({
+            "name": fetch_task_name(uri),
+            "doc": f"fetch {uri}",
+            "actions": [(_fetch_action, [builder, uri])],
+            "uptodate": [(_fetch_uptodate, [builder, uri])],
+            "verbosity": 0,
+            "io": {"capture": False},
+        })
+    claimed: set[str] = set()
+    for name, job in builder.plan.jobs.items():
+        uris = [ref.value for b in job.inputs.values() for ref in b.refs if ref.is_uri]
+        targets = [t for t in _known_targets(builder, name) if t not in claimed]
+        claimed.update(targets)
+        tasks.append({
+            "name": name,
+            "doc": job.module.module_id,
+            "actions": [(_job_action, [builder, name])],
+            "uptodate": [(_job_uptodate, [builder, name])],
+            "task_dep": [*dict.fromkeys(fetch_task_name(u) for u in uris), *job.upstream],
+            "targets": targets,
+            "verbosity": 0,
+            "io": {"capture": False},  # actions never print: thread-safe under -j N
+        })
+    return tasks
+
+
+def _known_targets(builder: Builder, name: str) -> list[str]:
+    """Cache paths of the job's outputs when its inputs are known before running; else none."""
+    try:
+        identity = builder.identity(name, fetch=False)
+    except (Unresolved, MlpipeError):
+        return []
+    return [str(builder.cache.path(h)) for h in identity.outputs.values()]
+
+
+class ProgressReporter:
+    """One line per job start and end on stderr; fetch tasks and up-to-date jobs stay quiet."""
+
+    def __init__(self, builder: Builder, stream: IO[str]):
+        self.builder = builder
+        self.stream = stream
+        self.lock = threading.Lock()
+        self.total = len(builder.plan.jobs)
+        self.done = 0
+        builder.on_event = self.job_event
+
+    def write(self, line: str) -> None:
+        with self.lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def job_event(self, name: str, event: str) -> None:
+        self.write(f"[{self.done}/{self.total}] {name}: started ({self.builder.plan.jobs[name].module.module_id})")
+
+    def _end(self, name: str) -> None:
+        self.done += 1
+        result = self.builder.results.get(name)
+        if result is not None:
+            tail = f" - {result.error}" if result.error else ""
+            self.write(f"[{self.done}/{self.total}] {name}: {result.result} {result.duration_s:.2f}s{tail}")
+
+    # doit reporter hooks
+    def initialize(self, tasks: Any, selected: Any) -> None: ...
+    def get_status(self, task: Any) -> None: ...
+    def execute_task(self, task: Any) -> None: ...
+    def skip_ignore(self, task: Any) -> None: ...
+    def teardown_task(self, task: Any) -> None: ...
+    def complete_run(self) -> None: ...
+
+    def skip_uptodate(self, task: Any) -> None:
+        if task.name in self.builder.plan.jobs:
+            self.done += 1
+
+    def add_success(self, task: Any) -> None:
+        if task.name in self.builder.plan.jobs:
+            self._end(task.name)
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        name = task.name
+        if name not in self.builder.plan.jobs:
+            self.write(f"error: {fail.get_msg().strip() if hasattr(fail, 'get_msg') else fail}")
+            return
+        if isinstance(fail, UnmetDependency):
+            self.builder.results[name] = JobResult(name, None, SKIPPED, error="an upstream job failed")
+        self._end(name)
+
+    def cleanup_error(self, exception: Any) -> None:
+        self.write(f"error: {exception}")
+
+    def runtime_error(self, msg: str) -> None:
+        self.write(f"error: {msg}")
+
+
+def run_tasks(builder: Builder, *, jobs: int, keep_going: bool, stream: IO[str] = sys.stderr) -> None:
+    """Run the plan's tasks through doit; results land in `builder.results`."""
+    control = TaskControl([dict_to_task(d) for d in task_dicts(builder)])
+    control.process(None)
+    dep = Dependency(DurableSqliteDB, str(db_path(builder.settings, builder.plan.pipe_id)), checker_cls=MD5Checker)
+    reporter = ProgressReporter(builder, stream)
+    if jobs > 1:
+        runner: Runner = MThreadRunner(dep, reporter, keep_going, False, Stream(0), num_process=jobs)
+    else:
+        runner = Runner(dep, reporter, keep_going, False, Stream(0))
+    try:
+        runner.run_all(control.task_dispatcher())
+    finally:
+        builder.digests.save()
+    for name in builder.plan.jobs:  # jobs never reached after a failure without --keep-going
+        builder.results.setdefault(name, JobResult(name, None, SKIPPED, error="not started after a failure"))
