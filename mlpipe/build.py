@@ -26,7 +26,7 @@ from mlpipe.apps import AppIndex
 from mlpipe.cache import CacheEntry, LocalCache, remove_tree
 from mlpipe.command import build_argv, render_param
 from mlpipe.digests import DigestCache
-from mlpipe.errors import FetchError, JobFailed, MlpipeError
+from mlpipe.errors import FetchError, JobFailed, MlpipeError, Problem, SpecError, UserError
 from mlpipe.hashing import compute_data_hash, compute_job_hash, md5_file, md5_manifest, md5_text, module_key, walk_files
 from mlpipe.lock import hold_lock, lock_path
 from mlpipe.plan import Plan, PlannedJob
@@ -118,6 +118,7 @@ class Builder:
         self.digests = DigestCache(settings.state_dir / "md5.sqlite")
         self.sources = Sources(SourceContext(settings, apps, self.digests, progress))
         self.results: dict[str, JobResult] = {}
+        self.errors: list[str] = []  # failures outside jobs (a download, a transfer)
         self.on_event: Callable[[str, str], None] = lambda name, event: None
         self._identities: dict[str, Identity] = {}
         self._source_md5: dict[str, str] = {}
@@ -193,6 +194,22 @@ class Builder:
         self._identities[name] = identity
         return identity
 
+    def check_local_inputs(self) -> None:
+        """Fail before anything runs (exit 2) when a file:// or local:// input is missing."""
+        problems = []
+        for job in self.plan.jobs.values():
+            for input_name, binding in job.inputs.items():
+                for ref in binding.refs:
+                    uri = self.plan.uris.get(ref.value)
+                    if uri is None or uri.scheme not in ("file", "local"):
+                        continue
+                    try:
+                        self.sources.probe(uri)
+                    except UserError as exc:
+                        problems.append(Problem(self.plan.pipe.file, str(exc), job.name, f"input.{input_name}"))
+        if problems:
+            raise SpecError(problems)
+
     def is_cached(self, identity: Identity) -> bool:
         return all(self.cache.exists(h) for h in identity.outputs.values())
 
@@ -214,20 +231,23 @@ class Builder:
         """Reuse, pull or execute the job; return its manifest. Raises MlpipeError on failure."""
         with self._idle:
             self._active += 1
+        started = time.time()
         try:
-            return self._run(name)
+            return self._run(name, started)
+        except MlpipeError as exc:
+            job_id = self._identities[name].job_hash if name in self._identities else None
+            self.results[name] = JobResult(name, job_id, FAILED, round(time.time() - started, 3), error=str(exc))
+            raise
         finally:
             with self._idle:
                 self._active -= 1
                 self._idle.notify_all()
 
-    def _run(self, name: str) -> dict[str, Any]:
-        started = time.time()
+    def _run(self, name: str, started: float) -> dict[str, Any]:
         job = self.plan.jobs[name]
         try:
             identity = self.identity(name)
         except Unresolved as exc:
-            self.results[name] = JobResult(name, None, FAILED, error=str(exc))
             raise FetchError(f"job '{name}': {exc}") from None
         with hold_lock(lock_path(self.settings.locks_dir, "job", identity.job_hash)):
             hashes = list(identity.outputs.values())

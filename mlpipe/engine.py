@@ -26,7 +26,7 @@ from doit.exceptions import TaskFailed, UnmetDependency
 from doit.runner import MThreadRunner, Runner
 from doit.task import Stream, dict_to_task
 
-from mlpipe.build import FAILED, SKIPPED, Builder, JobResult, Unresolved
+from mlpipe.build import SKIPPED, Builder, JobResult, Unresolved
 from mlpipe.errors import MlpipeError
 from mlpipe.hashing import md5_text
 from mlpipe.settings import Settings
@@ -85,10 +85,7 @@ def _job_uptodate(task: Any, values: dict[str, Any], builder: Builder, name: str
 def _job_action(builder: Builder, name: str) -> dict[str, Any] | TaskFailed:
     try:
         return builder.run(name)
-    except MlpipeError as exc:
-        builder.results.setdefault(name, JobResult(name, None, FAILED))
-        builder.results[name].result = FAILED
-        builder.results[name].error = str(exc)
+    except MlpipeError as exc:  # the builder has recorded the failure in its results
         return TaskFailed(str(exc))
 
 
@@ -191,7 +188,9 @@ class ProgressReporter:
     def add_failure(self, task: Any, fail: Any) -> None:
         name = task.name
         if name not in self.builder.plan.jobs:
-            self.write(f"error: {fail.get_msg().strip() if hasattr(fail, 'get_msg') else fail}")
+            message = fail.get_msg().strip() if hasattr(fail, "get_msg") else str(fail)
+            self.builder.errors.append(message)
+            self.write(f"error: {message}")
             return
         if isinstance(fail, UnmetDependency):
             self.builder.results[name] = JobResult(name, None, SKIPPED, error="an upstream job failed")
@@ -204,12 +203,12 @@ class ProgressReporter:
         self.write(f"error: {msg}")
 
 
-def run_tasks(builder: Builder, *, jobs: int, keep_going: bool, stream: IO[str] = sys.stderr) -> None:
+def run_tasks(builder: Builder, *, jobs: int, keep_going: bool, stream: IO[str] | None = None) -> None:
     """Run the plan's tasks through doit; results land in `builder.results`."""
     control = TaskControl([dict_to_task(d) for d in task_dicts(builder)])
     control.process(None)
     dep = Dependency(DurableSqliteDB, str(db_path(builder.settings, builder.plan.pipe_id)), checker_cls=MD5Checker)
-    reporter = ProgressReporter(builder, stream)
+    reporter = ProgressReporter(builder, stream or sys.stderr)
     if jobs > 1:
         runner: Runner = MThreadRunner(dep, reporter, keep_going, False, Stream(0), num_process=jobs)
     else:
@@ -220,3 +219,33 @@ def run_tasks(builder: Builder, *, jobs: int, keep_going: bool, stream: IO[str] 
         builder.digests.save()
     for name in builder.plan.jobs:  # jobs never reached after a failure without --keep-going
         builder.results.setdefault(name, JobResult(name, None, SKIPPED, error="not started after a failure"))
+
+
+def dodo_namespace(pipe_ref: str | None) -> dict[str, Any]:
+    """What `dodo_template.py` exports: DOIT_CONFIG and one `task_*` creator per task."""
+    from mlpipe.errors import UsageError
+    from mlpipe.loader import load_plan
+    from mlpipe.mirror import open_mirror
+    from mlpipe.settings import init_home, load_settings
+
+    if not pipe_ref:
+        raise UsageError("usage: doit -f dodo_template.py pipe=APP/pipe/NAME.yaml list|run|info ...")
+    settings = load_settings()
+    init_home(settings)
+    plan, apps = load_plan(settings, pipe_ref)
+    builder = Builder(settings, plan, apps, mirror=open_mirror(settings))
+    namespace: dict[str, Any] = {
+        "DOIT_CONFIG": {"dep_file": str(db_path(settings, plan.pipe_id)), "backend": "sqlite3",
+                        "default_tasks": list(plan.jobs)},
+    }
+    for task in [dict_to_task(d) for d in task_dicts(builder)]:
+        namespace[f"task_{task.name}"] = _creator(task)
+    return namespace
+
+
+def _creator(task: Any) -> Any:
+    def create() -> Any:
+        return task
+
+    create.__doc__ = task.doc
+    return create

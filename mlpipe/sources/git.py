@@ -20,13 +20,13 @@ import posixpath
 import re
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import git
-from git.exc import CommandError
+from git.exc import CommandError, GitError, ODBError
 
 from mlpipe.errors import FetchError, UriError
 from mlpipe.hashing import md5_text
@@ -67,8 +67,10 @@ def _ref_candidates(rev: str) -> list[str]:
     return [key for name in names for key in (f"{name}^{{}}", name)]  # an annotated tag's commit first
 
 
-def _reason(exc: CommandError, url: str) -> str:
-    """git's own explanation (the first "fatal:" line), with any credentials of `url` removed."""
+def _reason(exc: Exception, url: str) -> str:
+    """git's own explanation (its first "fatal:" line), with any credentials of `url` removed."""
+    if not isinstance(exc, CommandError):
+        return f"{type(exc).__name__}: {exc}".replace(url, redact(url))
     text = str(exc.stderr).strip().removeprefix("stderr: '").removesuffix("'")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     fatal = [line.removeprefix("fatal: ") for line in lines if line.startswith("fatal:")]
@@ -95,7 +97,7 @@ class GitSource:
         if cached is not None:
             return cached
         with self._mirror(uri) as repo:
-            if not _has_commit(repo, rev.sha):
+            if _commit_sha(repo, rev.sha) is None:
                 self._fetch_commit(repo, uri, rev)
             commit = repo.commit(rev.sha)
             return self.cache.store(uri, rev.sha, lambda target: _extract(uri, commit, target))
@@ -124,14 +126,15 @@ class GitSource:
         return {ref: sha for sha, ref in pairs}
 
     def _expand_short_sha(self, uri: Uri) -> str:
+        """A short sha is looked up in the mirror, after fetching everything when it is not there."""
         with self._mirror(uri) as repo:
-            for attempt in ("local", "after a full fetch"):
-                try:
-                    return repo.git.rev_parse("--verify", "--quiet", f"{uri.rev}^{{commit}}")
-                except CommandError:
-                    if attempt == "local":
-                        self._fetch_all(repo, uri)
-        raise self._not_found(uri)
+            sha = _commit_sha(repo, uri.rev)
+            if sha is None:
+                self._fetch_all(repo, uri)
+                sha = _commit_sha(repo, uri.rev)
+        if sha is None:
+            raise self._not_found(uri)
+        return sha
 
     @contextmanager
     def _mirror(self, uri: Uri) -> Iterator[git.Repo]:
@@ -140,22 +143,25 @@ class GitSource:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path.with_suffix(".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
-            repo = git.Repo(path) if (path / "HEAD").is_file() else git.Repo.init(path, bare=True)
-            repo.git.update_environment(**ENV)
             try:
-                yield repo
-            finally:
-                repo.close()
+                repo = git.Repo(path) if (path / "HEAD").is_file() else git.Repo.init(path, bare=True)
+                repo.git.update_environment(**ENV)
+                try:
+                    yield repo
+                finally:
+                    repo.close()
+            except (GitError, ODBError) as exc:  # a damaged mirror: say where it is
+                message = f"git mirror {path} failed ({_reason(exc, uri.root)}); delete it to rebuild"
+                raise FetchError(f"{redact(uri.raw)}: {message}") from exc
 
     def _fetch_commit(self, repo: git.Repo, uri: Uri, rev: Rev) -> None:
         """Fetch just the commit (depth 1); everything when the server refuses that or lacks it."""
-        try:
+        # NOTE: dumb-HTTP and old servers refuse shallow or by-sha fetches; the full fetch then decides.
+        with suppress(CommandError):
             repo.git.fetch("--depth", "1", "--no-tags", "--", _url(uri), rev.ref or rev.sha)
-        except CommandError:
-            pass  # NOTE: dumb-HTTP and old servers refuse shallow or by-sha fetches; the full fetch decides
-        if not _has_commit(repo, rev.sha):
+        if _commit_sha(repo, rev.sha) is None:
             self._fetch_all(repo, uri)
-        if not _has_commit(repo, rev.sha):
+        if _commit_sha(repo, rev.sha) is None:
             raise self._not_found(uri)
 
     def _fetch_all(self, repo: git.Repo, uri: Uri) -> None:
@@ -170,7 +176,7 @@ class GitSource:
         return FetchError(f"{redact(uri.raw)}: revision '{uri.rev}' not found in {redact(uri.root)}")
 
     @staticmethod
-    def _unreachable(uri: Uri, exc: CommandError) -> FetchError:
+    def _unreachable(uri: Uri, exc: Exception) -> FetchError:
         return FetchError(f"{redact(uri.raw)}: cannot read repository {redact(uri.root)}: {_reason(exc, uri.root)}")
 
 
@@ -181,12 +187,19 @@ def _url(uri: Uri) -> str:
     return uri.root
 
 
-def _has_commit(repo: git.Repo, sha: str) -> bool:
+def _commit_sha(repo: git.Repo, rev: str) -> str | None:
+    """The full sha of commit `rev` when the mirror has it, else None."""
     try:
-        repo.git.cat_file("-e", f"{sha}^{{commit}}")
+        return repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}")
     except CommandError:
+        return None
+
+
+def _is_within(path: str, scope: str) -> bool:
+    """True when normalised repo path `path` ("." = the root) is `scope` or inside it ("" = the repo)."""
+    if path == ".." or path.startswith("../"):
         return False
-    return True
+    return scope == "" or path == scope or path.startswith(scope + "/")
 
 
 def _follow(uri: Uri, commit: git.Commit, path: str, scope: str) -> GitObject:
@@ -201,12 +214,11 @@ def _follow(uri: Uri, commit: git.Commit, path: str, scope: str) -> GitObject:
         if obj.mode != LINK_MODE:
             return obj
         target = os.fsdecode(obj.data_stream.read())
-        path = posixpath.normpath(posixpath.join(posixpath.dirname(path), target)).removeprefix(".")
-        if target.startswith("/") or not (scope == "" or path == scope or path.startswith(scope + "/")) or (
-            path.startswith("../") or path == "."
-        ):
+        resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+        if posixpath.isabs(target) or not _is_within(resolved, scope):
             where = f"folder '{scope}'" if scope else "the repository"
             raise FetchError(f"{redact(uri.raw)}: symlink '{obj.path}' -> '{target}' points outside {where}")
+        path = "" if resolved == "." else resolved
     raise FetchError(f"{redact(uri.raw)}: more than {MAX_LINK_HOPS} symlinks in a row at '{path}'")
 
 
@@ -224,7 +236,7 @@ def _extract(uri: Uri, commit: git.Commit, target: Path) -> None:
 def _write_tree(uri: Uri, commit: git.Commit, tree: git.Tree, target: Path, scope: str) -> None:
     target.mkdir()
     for item in tree:
-        if item.name in ("", ".", "..") or "/" in item.name or "\0" in item.name:
+        if item.name in ("", ".", "..") or "/" in item.name:
             raise FetchError(f"{redact(uri.raw)}: refusing unsafe entry name {item.name!r} in '{tree.path}'")
         obj = _follow(uri, commit, item.path, scope) if item.mode == LINK_MODE else item
         if obj.type == "tree" and item.mode == LINK_MODE:

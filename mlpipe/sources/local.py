@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
-from mlpipe.errors import UriError
+from mlpipe.errors import StoreError, UriError
+from mlpipe.hashing import walk_files
 from mlpipe.sources import Fetched, Probe, SourceContext
 from mlpipe.uri import Uri
 
@@ -30,6 +34,20 @@ class LocalSource:
         digest = self.context.digests.fingerprint(path)
         return Fetched(path, digest, version=digest)
 
+    def export(self, uri: Uri, path: Path, fingerprint: str) -> bool:
+        """Copy `path` to a `local://` URI by renaming a full copy into place; False when already there."""
+        if uri.scheme != "local":
+            raise UriError(f"{uri}: outputs cannot be exported to '{uri.scheme}' URIs (use local://)")
+        dest = Path(uri.path)
+        if dest.exists() and dest.is_dir() == path.is_dir() and self.context.digests.fingerprint(dest) == fingerprint:
+            return False
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            _publish(path, dest)
+        except OSError as exc:
+            raise StoreError(f"{uri}: cannot export to {dest}: {exc}") from exc
+        return True
+
 
 class AppFileSource(LocalSource):
     """A file or folder inside an app; the resolved path must stay inside the app."""
@@ -42,3 +60,24 @@ class AppFileSource(LocalSource):
         if not path.exists():
             raise UriError(f"{uri}: no such file or folder in app '{uri.root}': {uri.path}")
         return path
+
+
+def _publish(src: Path, dest: Path) -> None:
+    """Copy into a hidden sibling, then rename over `dest`: a reader sees the old or the new, never half."""
+    staging = Path(tempfile.mkdtemp(prefix=".mlpipe-export-", dir=dest.parent))
+    try:
+        new = staging / "data"
+        if src.is_dir():
+            new.mkdir()
+            for rel, file in walk_files(src):  # plain copies: no read-only modes carried over from the cache
+                (new / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(file, new / rel)
+        else:
+            shutil.copyfile(src, new)
+        if os.path.lexists(dest) and (new.is_dir() or dest.is_dir()):
+            # NOTE: rename cannot replace a folder (or swap file and folder) in one step, so the old
+            # one is moved aside first; for that instant `dest` is absent, never half-written.
+            os.rename(dest, staging / "old")
+        os.replace(new, dest)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

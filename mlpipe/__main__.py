@@ -1,0 +1,5 @@
+"""`python -m mlpipe` is `ml`."""
+
+from mlpipe.cli import run
+
+run()
