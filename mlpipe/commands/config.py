@@ -15,12 +15,17 @@ def run(args: argparse.Namespace) -> int:
     from mlpipe.report import print_json, print_table
 
     settings = home_settings()
-    rows = []
-    for name, value in settings.values.items():
-        shown = [str(v) for v in value] if isinstance(value, list) else value if isinstance(value, bool | int) else str(value)
-        rows.append({"name": name, "value": shown, "source": settings.sources[name]})
+    rows = [{"name": name, "value": _shown(value), "source": settings.sources[name]}
+            for name, value in settings.values.items()]
     if args.json:
         print_json(rows)
     else:
         print_table(([r["name"], r["value"], r["source"]] for r in rows), ["name", "value", "source"])
     return 0
+
+
+def _shown(value: object) -> object:
+    """JSON-friendly: paths as strings, lists of paths as lists of strings."""
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return value if isinstance(value, bool | int) else str(value)

@@ -88,7 +88,7 @@ def _run(builder: Builder, args: argparse.Namespace, jobs: int) -> int:
     from mlpipe.build import FAILED
     from mlpipe.engine import run_tasks
     from mlpipe.execute import terminate_all
-    from mlpipe.lock import hold_lock, lock_path
+    from mlpipe.lock import lock_path
 
     pipe_id = builder.plan.pipe_id
     path = lock_path(builder.settings.locks_dir, "pipe", pipe_id)
