@@ -272,6 +272,7 @@ class Builder:
         record = records.JobRecord(
             identity.job_hash, self.plan.pipe_id, job.name, job.module.module_id, dict(job.params),
             dict(identity.inputs), dict(identity.outputs), started=started,
+            input_refs={name: [self._ref_origin(ref) for ref in b.refs] for name, b in job.inputs.items()},
         )
         try:
             argv, produced = self._argv(job, scratch)
@@ -334,6 +335,12 @@ class Builder:
         left_out = {n for n in [*job.module.inputs, *job.module.outputs] if n not in given}
         left_out |= {n for n in job.module.params if job.params.get(n) is None}
         return build_argv(job.module.cmd, values, optional=left_out, python=sys.executable), produced
+
+    def _ref_origin(self, ref: Ref) -> str:
+        if ref.is_uri:
+            return ref.value
+        producer, output = self.plan.producers[ref.value]
+        return "data:" + self.identity(producer).outputs[output]
 
     def _input_arg(self, job: PlannedJob, input_name: str, ref: Ref) -> str:
         if not job.module.inputs[input_name].datafile:

@@ -32,6 +32,8 @@ class JobRecord:
     pid: int | None = None
     argv: list[str] = field(default_factory=list)
     error: str | None = None
+    # where each input came from: a URI, or "data:<data_hash>" for another job's output
+    input_refs: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float | None:
