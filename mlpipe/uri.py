@@ -70,7 +70,7 @@ def parse_uri(raw: str) -> Uri:
         raise UriError(f"{raw}: unknown scheme '{scheme}' (known: {', '.join(SCHEMES)}, git+URL@REV#PATH)")
     if scheme == "file":
         app, _, path = rest.partition("/")
-        if not app:
+        if not app or app in (".", ".."):
             raise UriError(f"{raw}: expected file://APP/PATH")
         return Uri(raw, scheme, app, _clean_path(path, raw))
     if scheme == "local":
@@ -91,7 +91,7 @@ def parse_uri(raw: str) -> Uri:
 def _parse_git(raw: str) -> Uri:
     body, sep, path = raw[len("git+"):].partition("#")
     url, at, rev = body.rpartition("@")
-    if not sep or not at or not url or not rev or "://" not in url:
+    if not sep or not at or not url or not rev or "/" not in url.partition("://")[2]:
         raise UriError(f"{raw}: expected git+URL@REV#PATH (e.g. git+https://host/repo.git@main#data/x.tsv)")
     if rev.startswith("-") or any(c.isspace() for c in rev):
         raise UriError(f"{raw}: '{rev}' is not a valid git revision")

@@ -204,8 +204,8 @@ def _round_trip(client: Any) -> None:
     """Readiness: master elected, volume registered, filer and S3 gateway connected."""
     try:
         client.create_bucket(Bucket=_READY_BUCKET)
-    except client.exceptions.BucketAlreadyOwnedByYou:
-        pass
+    except (client.exceptions.BucketAlreadyOwnedByYou, client.exceptions.BucketAlreadyExists):
+        pass  # a restart: the bucket survived
     client.put_object(Bucket=_READY_BUCKET, Key="probe", Body=b"ok")
     client.get_object(Bucket=_READY_BUCKET, Key="probe")["Body"].read()
 
