@@ -155,7 +155,7 @@ def _check_params(
         except ValueError as exc:
             problems.append(Problem(origin, str(exc), job.name, f"{PARAMETERS}.{name}"))
     for name, spec in module.params.items():
-        if name not in values:
+        if name not in values and name not in {*job.params, *overrides}:  # a bad given value is reported once
             if spec.has_default:
                 values[name] = spec.default
             elif spec.required:

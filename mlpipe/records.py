@@ -1,18 +1,35 @@
-"""Job records: `jobs/<job_hash>/job.json` plus `stdout.log` and `stderr.log` (no database)."""
+"""Job records: `jobs/<job_hash>/job.json` plus `stdout.log` and `stderr.log` (no database).
+
+    jobs/<job_hash>/job.json     the full record, rewritten atomically at each step of a run
+    jobs/index.jsonl             one summary line per write (append-only; the last line of a
+                                 job id wins), so `ml listjob` reads one file, not 10,000
+    jobs/index.lock              writers share it; rebuilding or compacting the index takes it alone
+
+The index is a cache of the records: when it is missing it is rebuilt from the `job.json` files.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import re
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from mlpipe.cache import write_json_atomic
+from mlpipe.errors import UsageError
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+STATUSES = (RUNNING, SUCCEEDED, FAILED)
 HOST = socket.gethostname()
+INDEX_NAME, INDEX_LOCK_NAME = "index.jsonl", "index.lock"
+MIN_PREFIX = 6
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass
@@ -51,8 +68,46 @@ def log_paths(jobs_dir: Path, job_id: str) -> tuple[Path, Path]:
     return folder / "stdout.log", folder / "stderr.log"
 
 
+@dataclass(frozen=True)
+class JobSummary:
+    """What listings need from a record: one line of `jobs/index.jsonl`."""
+
+    job_id: str
+    pipe: str
+    job: str
+    module: str
+    status: str
+    started: float | None = None
+    ended: float | None = None
+    exit_code: int | None = None
+    host: str = HOST
+    pid: int | None = None
+    outputs: dict[str, str] = field(default_factory=dict)  # output name -> data hash
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return round(self.ended - self.started, 3)
+
+    @classmethod
+    def of(cls, record: JobRecord) -> JobSummary:
+        return cls(**{f.name: getattr(record, f.name) for f in fields(cls)})
+
+
 def write_record(jobs_dir: Path, record: JobRecord) -> None:
+    """Write `job.json` atomically, then append the record's summary to the index."""
     write_json_atomic(job_dir(jobs_dir, record.job_id) / "job.json", asdict(record))
+    if not (jobs_dir / INDEX_NAME).exists():
+        rebuild_index(jobs_dir)  # a home from before the index: scan the records once
+    line = json.dumps(asdict(JobSummary.of(record)), separators=(",", ":")) + "\n"
+    with _index_lock(jobs_dir, exclusive=False):
+        # NOTE: one write() on an O_APPEND file: concurrent writers never interleave their lines.
+        fd = os.open(jobs_dir / INDEX_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
 
 
 def read_record(jobs_dir: Path, job_id: str) -> JobRecord | None:
@@ -64,7 +119,97 @@ def read_record(jobs_dir: Path, job_id: str) -> JobRecord | None:
     return JobRecord(**{k: v for k, v in data.items() if k in known})
 
 
-def is_alive(record: JobRecord) -> bool:
+def job_ids(jobs_dir: Path) -> set[str]:
+    """Every job id with a record folder (one directory listing)."""
+    try:
+        return {name for name in os.listdir(jobs_dir) if _JOB_ID.match(name)}
+    except FileNotFoundError:
+        return set()
+
+
+def list_summaries(jobs_dir: Path) -> list[JobSummary]:
+    """Every job record's summary, newest first; from the index, rebuilt first when missing."""
+    if not (jobs_dir / INDEX_NAME).exists():
+        rebuild_index(jobs_dir)
+    present = job_ids(jobs_dir)
+    latest = {s.job_id: s for s in _read_index(jobs_dir) if s.job_id in present}
+    return sorted(latest.values(), key=lambda s: s.started or 0.0, reverse=True)
+
+
+def rebuild_index(jobs_dir: Path) -> None:
+    """Rewrite the index with one line per record folder (read from `job.json` when not indexed)."""
+    if not jobs_dir.is_dir():
+        return
+    with _index_lock(jobs_dir, exclusive=True):
+        present = job_ids(jobs_dir)
+        if (jobs_dir / INDEX_NAME).exists():
+            known = {s.job_id: s for s in _read_index(jobs_dir) if s.job_id in present}
+        else:
+            known = {}
+        for job_id in present - set(known):
+            record = read_record(jobs_dir, job_id)
+            if record is not None:
+                known[job_id] = JobSummary.of(record)
+        lines = [json.dumps(asdict(s), separators=(",", ":")) for s in known.values()]
+        _write_text_atomic(jobs_dir / INDEX_NAME, "".join(line + "\n" for line in lines))
+
+
+def _read_index(jobs_dir: Path) -> Iterator[JobSummary]:
+    try:
+        text = (jobs_dir / INDEX_NAME).read_text()
+    except FileNotFoundError:
+        return
+    lines = text.splitlines()
+    try:  # one C-level parse of the whole file; line by line only when a line is damaged
+        rows = json.loads("[" + ",".join(lines) + "]") if lines else []
+    except ValueError:
+        rows = [row for row in map(_parse_line, lines) if row is not None]
+    known = {f.name for f in fields(JobSummary)}
+    for row in rows:
+        if isinstance(row, dict) and "job_id" in row:
+            yield JobSummary(**{k: v for k, v in row.items() if k in known})
+
+
+def _parse_line(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None  # a line cut short by a crash: its record is still in job.json
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+@contextmanager
+def _index_lock(jobs_dir: Path, *, exclusive: bool) -> Iterator[None]:
+    jobs_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(jobs_dir / INDEX_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)
+
+
+def find_job_id(jobs_dir: Path, prefix: str) -> str:
+    """The one job id starting with `prefix` (6+ characters); UsageError when none or several match."""
+    prefix = prefix.strip().lower()
+    if len(prefix) < MIN_PREFIX:
+        raise UsageError(f"job id '{prefix}' is too short: give at least {MIN_PREFIX} characters (see `ml listjob`)")
+    matches = sorted(j for j in job_ids(jobs_dir) if j.startswith(prefix))
+    if not matches:
+        raise UsageError(f"no job record has an id starting with '{prefix}' (see `ml listjob`)")
+    if len(matches) > 1:
+        summaries = {s.job_id: s for s in list_summaries(jobs_dir) if s.job_id in matches}
+        lines = [f"  {j}  {summaries[j].pipe} {summaries[j].job}" if j in summaries else f"  {j}" for j in matches]
+        raise UsageError(f"job id '{prefix}' is ambiguous; it matches:\n" + "\n".join(lines))
+    return matches[0]
+
+
+def is_alive(record: JobRecord | JobSummary) -> bool:
     """True while the recorded process still runs (checked only on the host that ran it)."""
     if record.host != HOST or record.pid is None:
         return record.host != HOST
@@ -77,7 +222,7 @@ def is_alive(record: JobRecord) -> bool:
     return True
 
 
-def effective_status(record: JobRecord) -> str:
+def effective_status(record: JobRecord | JobSummary) -> str:
     """`running` only while the process lives; a killed run reads as `failed`."""
     if record.status == RUNNING and not is_alive(record):
         return FAILED

@@ -15,7 +15,7 @@ from __future__ import annotations
 import posixpath
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from mlpipe.errors import UriError
 
@@ -40,6 +40,14 @@ class Uri:
 
     def __str__(self) -> str:
         return self.raw
+
+
+def redact(url: str) -> str:
+    """`url` without `user:pass@`, for messages and logs."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def is_uri(value: str) -> bool:
@@ -93,6 +101,8 @@ def _parse_git(raw: str) -> Uri:
     url, at, rev = body.rpartition("@")
     if not sep or not at or not url or not rev or "/" not in url.partition("://")[2]:
         raise UriError(f"{raw}: expected git+URL@REV#PATH (e.g. git+https://host/repo.git@main#data/x.tsv)")
+    if url.startswith("-"):
+        raise UriError(f"{redact(raw)}: a repository URL cannot start with '-'")
     if rev.startswith("-") or any(c.isspace() for c in rev):
         raise UriError(f"{raw}: '{rev}' is not a valid git revision")
     return Uri(raw, "git", url, _clean_path(path, raw, allow_empty=True), rev)

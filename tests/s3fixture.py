@@ -28,7 +28,6 @@ import pytest
 ACCESS_KEY = "mlpipe-test-access"
 SECRET_KEY = "mlpipe-test-secret-0123456789"
 START_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 10.0
 _PORTS = ("s3", "s3_grpc", "master", "master_grpc", "volume", "volume_grpc", "filer", "filer_grpc")
 _READY_BUCKET = "mlpipe-fixture-ready"
 
@@ -57,9 +56,9 @@ def free_ports(count: int) -> list[int]:
 
 
 def _die_with_parent() -> None:
-    """Linux: the server gets SIGTERM if pytest itself is killed, so no server outlives a run."""
+    """Linux: the server is killed with pytest itself, so no server outlives a run."""
     pr_set_pdeathsig = 1
-    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
 
 
 class S3Server:
@@ -116,8 +115,6 @@ class S3Server:
             "-master.telemetry=false",
             # A restarted master elects itself at once instead of replaying raft state (~15 s).
             "-master.resumeState=false",
-            # Stop at once on SIGTERM (the default waits 10 s for clients to drain).
-            "-volume.preStopSeconds=0",
         ]
 
     def start(self) -> None:
@@ -160,14 +157,13 @@ class S3Server:
         pytest.fail(f"SeaweedFS {what}\n$ {' '.join(self.argv())}\n--- weed.log (tail) ---\n{tail}")
 
     def stop(self) -> None:
-        """Terminate the server (SIGTERM, then SIGKILL after a grace period); data stays on disk."""
+        """Kill the server; its data stays on disk for `start()`.
+
+        NOTE: SIGKILL, not SIGTERM: weed's graceful shutdown hangs on the filer's gRPC streams,
+        and everything it acknowledged is already written, so a kill loses nothing.
+        """
         process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
+        if process is not None:
             process.kill()
             process.wait()
 

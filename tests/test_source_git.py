@@ -253,7 +253,6 @@ def test_a_password_prompt_never_blocks(httpserver: HTTPServer, home: Path):
 
 def test_a_url_that_git_would_read_as_an_option_is_refused(home: Path, tmp_path: Path):
     marker = tmp_path / "pwned"
-    uri = parse_uri(f"git+--upload-pack=touch {marker};://host/x@main#f.txt")
     with pytest.raises(UriError, match="cannot start with '-'"):
-        make_source(home).probe(uri)
+        make_source(home).probe(parse_uri(f"git+--upload-pack=touch {marker};://host/x@main#f.txt"))
     assert not marker.exists()

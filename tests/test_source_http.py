@@ -120,14 +120,16 @@ def test_version_prefers_etag_then_last_modified_and_length(headers: dict[str, s
     assert version_of(headers) == version
 
 
-def test_head_not_allowed_falls_back_to_get_headers(httpserver: HTTPServer, home: Path):
-    httpserver.expect_request("/data.tsv", method="HEAD").respond_with_data(b"", status=405)
+@pytest.mark.parametrize("status", [403, 405, 501])  # 403: presigned URLs are signed for GET only
+def test_head_not_allowed_falls_back_to_get_headers(httpserver: HTTPServer, home: Path, status: int):
+    httpserver.expect_request("/data.tsv", method="HEAD").respond_with_data(b"", status=status)
     httpserver.expect_request("/data.tsv", method="GET").respond_with_data(b"x\n", headers={"ETag": '"e"'})
     uri = uri_for(httpserver, "/data.tsv")
 
     assert make_source(home).fetch(uri).path.read_bytes() == b"x\n"
     probe = make_source(home).probe(uri)
     assert (probe.version, probe.fingerprint) == ('etag:"e"', md5(b"x\n"))
+    assert requests_made(httpserver, "GET") == [200, 200, 200]  # headers, download, headers again
 
 
 def test_404_is_a_clear_fetch_error_and_caches_nothing(httpserver: HTTPServer, source: HttpSource):
@@ -176,7 +178,7 @@ class _ShortBody(BaseHTTPRequestHandler):
 @pytest.fixture
 def short_server() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _ShortBody)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

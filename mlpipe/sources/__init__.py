@@ -27,10 +27,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Probe:
-    """What a cheap check learned: a version string and, if known, the content md5."""
+    """What a cheap check learned: a version string and, when that version is already on this
+    machine, its content md5 and local path (so `fetch` needs no second check)."""
 
     version: str
     fingerprint: str | None
+    path: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class Sources:
                 module_name, _, class_name = target.partition(":")
                 try:
                     module = importlib.import_module(module_name)
-                except ModuleNotFoundError as exc:
+                except ImportError as exc:
                     raise UriError(f"{uri}: scheme '{uri.scheme}' is not supported by this install ({exc})") from exc
                 self._instances[target] = getattr(module, class_name)(self.context)
             return self._instances[target]
@@ -106,14 +108,18 @@ class Sources:
         if uri.raw not in self._probes:
             if uri.raw in self._fetched:
                 got = self._fetched[uri.raw]
-                self._probes[uri.raw] = Probe(got.version, got.fingerprint)
+                self._probes[uri.raw] = Probe(got.version, got.fingerprint, got.path)
             else:
                 self._probes[uri.raw] = self._source(uri).probe(uri)
         return self._probes[uri.raw]
 
     def fetch(self, uri: Uri) -> Fetched:
         if uri.raw not in self._fetched:
-            self._fetched[uri.raw] = self._source(uri).fetch(uri)
+            probe = self._probes.get(uri.raw)
+            if probe is not None and probe.fingerprint is not None and probe.path is not None:
+                self._fetched[uri.raw] = Fetched(probe.path, probe.fingerprint, probe.version)
+            else:
+                self._fetched[uri.raw] = self._source(uri).fetch(uri)
         return self._fetched[uri.raw]
 
     def export(self, uri: Uri, path: Path, fingerprint: str) -> bool:

@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import git
 from git.exc import CommandError, GitError, ODBError
@@ -32,7 +31,7 @@ from mlpipe.errors import FetchError, UriError
 from mlpipe.hashing import md5_text
 from mlpipe.sources import Fetched, Probe, SourceContext
 from mlpipe.sources.download_cache import DownloadCache
-from mlpipe.uri import Uri
+from mlpipe.uri import Uri, redact
 
 ENV = {"GIT_TERMINAL_PROMPT": "0"}  # a password prompt must never hang a cron run
 FULL_SHA = re.compile(r"[0-9a-fA-F]{40}")
@@ -43,14 +42,6 @@ CHUNK = 1 << 20
 FULL_REFSPECS = ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*")
 
 GitObject = git.Blob | git.Tree | git.Submodule
-
-
-def redact(url: str) -> str:
-    """`url` without `user:pass@`, for messages."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 @dataclass(frozen=True)
@@ -89,7 +80,7 @@ class GitSource:
     def probe(self, uri: Uri) -> Probe:
         sha = self.resolve(uri).sha
         cached = self.cache.lookup(uri, sha)
-        return Probe(sha, cached.fingerprint if cached else None)
+        return Probe(sha, cached.fingerprint if cached else None, cached.path if cached else None)
 
     def fetch(self, uri: Uri) -> Fetched:
         rev = self.resolve(uri)

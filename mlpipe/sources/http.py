@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -26,7 +26,7 @@ import urllib3
 from mlpipe.errors import FetchError
 from mlpipe.sources import Fetched, Probe, SourceContext
 from mlpipe.sources.download_cache import DownloadCache
-from mlpipe.uri import Uri
+from mlpipe.uri import Uri, redact
 
 T = TypeVar("T")
 
@@ -42,14 +42,6 @@ _NETWORK_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError)
 
 class _Transient(Exception):
     """A failure worth retrying: connection error, timeout, 5xx, a body cut short."""
-
-
-def redact(url: str) -> str:
-    """`url` without `user:pass@`, for messages."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def version_of(headers: Mapping[str, str]) -> str:
@@ -110,15 +102,19 @@ class HttpSource:
 
     def probe(self, uri: Uri) -> Probe:
         version = self._remote_version(uri)
-        cached = self.cache.lookup(uri, version) if version else None
-        return Probe(version, cached.fingerprint if cached else None)
+        cached = self._cached(uri, version)
+        return Probe(version, cached.fingerprint if cached else None, cached.path if cached else None)
 
     def fetch(self, uri: Uri) -> Fetched:
         version = self._remote_version(uri)
-        cached = self.cache.lookup(uri, version) if version else None
+        cached = self._cached(uri, version)
         if cached is not None:
             return cached
         return self._retrying(lambda: self.cache.store(uri, version, lambda path: self._download(uri, path)))
+
+    def _cached(self, uri: Uri, version: str) -> Fetched | None:
+        """The cached copy of `version`; without a version ("") the cache is never trusted."""
+        return self.cache.lookup(uri, version) if version else None
 
     def _session(self) -> requests.Session:
         """One session per thread (sessions are not thread-safe), reusing connections HEAD -> GET."""

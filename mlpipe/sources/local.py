@@ -27,7 +27,7 @@ class LocalSource:
 
     def probe(self, uri: Uri) -> Probe:
         fetched = self.fetch(uri)
-        return Probe(fetched.version, fetched.fingerprint)
+        return Probe(fetched.version, fetched.fingerprint, fetched.path)
 
     def fetch(self, uri: Uri) -> Fetched:
         path = self.locate(uri)

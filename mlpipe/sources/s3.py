@@ -90,7 +90,7 @@ class S3Source:
     def probe(self, uri: Uri) -> Probe:
         remote = self._remote(uri)
         cached = self.cache.lookup(uri, remote.version)
-        return Probe(remote.version, cached.fingerprint if cached else None)
+        return Probe(remote.version, cached.fingerprint if cached else None, cached.path if cached else None)
 
     def fetch(self, uri: Uri) -> Fetched:
         remote = self._remote(uri)
