@@ -59,7 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mlpipe.errors import MlpipeError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error (exit 2)
+        return int(exc.code or 0)
     if args.command is None:
         parser.print_help()
         return 0

@@ -1,8 +1,9 @@
 """Job records: `jobs/<job_hash>/job.json` plus `stdout.log` and `stderr.log` (no database).
 
     jobs/<job_hash>/job.json     the full record, rewritten atomically at each step of a run
-    jobs/index.jsonl             one summary line per write (append-only; the last line of a
-                                 job id wins), so `ml listjob` reads one file, not 10,000
+    jobs/index.jsonl             one summary line per write, a JSON array in JobSummary field
+                                 order (append-only; the last line of a job id wins), so
+                                 `ml listjob` reads one file, not 10,000
     jobs/index.lock              writers share it; rebuilding or compacting the index takes it alone
 
 The index is a cache of the records: when it is missing it is rebuilt from the `job.json` files.
@@ -68,7 +69,7 @@ def log_paths(jobs_dir: Path, job_id: str) -> tuple[Path, Path]:
     return folder / "stdout.log", folder / "stderr.log"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class JobSummary:
     """What listings need from a record: one line of `jobs/index.jsonl`."""
 
@@ -92,7 +93,12 @@ class JobSummary:
 
     @classmethod
     def of(cls, record: JobRecord) -> JobSummary:
-        return cls(**{f.name: getattr(record, f.name) for f in fields(cls)})
+        return cls(*(getattr(record, name) for name in _FIELD_NAMES))
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(JobSummary))
+_NFIELDS, _MIN_ROW = len(_FIELD_NAMES), 5  # rows from a newer version may carry more fields
+COMPACT_SLACK = 1000
 
 
 def write_record(jobs_dir: Path, record: JobRecord) -> None:
@@ -100,7 +106,7 @@ def write_record(jobs_dir: Path, record: JobRecord) -> None:
     write_json_atomic(job_dir(jobs_dir, record.job_id) / "job.json", asdict(record))
     if not (jobs_dir / INDEX_NAME).exists():
         rebuild_index(jobs_dir)  # a home from before the index: scan the records once
-    line = json.dumps(asdict(JobSummary.of(record)), separators=(",", ":")) + "\n"
+    line = _index_line(JobSummary.of(record))
     with _index_lock(jobs_dir, exclusive=False):
         # NOTE: one write() on an O_APPEND file: concurrent writers never interleave their lines.
         fd = os.open(jobs_dir / INDEX_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -128,12 +134,20 @@ def job_ids(jobs_dir: Path) -> set[str]:
 
 
 def list_summaries(jobs_dir: Path) -> list[JobSummary]:
-    """Every job record's summary, newest first; from the index, rebuilt first when missing."""
+    """Every job record's summary, newest first; from the index, rebuilt first when missing.
+
+    An index with many superseded lines (each run writes three per job) is compacted on the way.
+    """
     if not (jobs_dir / INDEX_NAME).exists():
         rebuild_index(jobs_dir)
+    rows = _read_index(jobs_dir)
     present = job_ids(jobs_dir)
-    latest = {s.job_id: s for s in _read_index(jobs_dir) if s.job_id in present}
-    return sorted(latest.values(), key=lambda s: s.started or 0.0, reverse=True)
+    latest = {row[0]: row for row in rows if row[0] in present}
+    if len(rows) > 2 * len(latest) + COMPACT_SLACK:
+        _compact(jobs_dir)
+    summaries = [JobSummary(*row[:_NFIELDS]) for row in latest.values()]
+    summaries.sort(key=lambda s: s.started or 0.0, reverse=True)
+    return summaries
 
 
 def rebuild_index(jobs_dir: Path) -> None:
@@ -141,54 +155,64 @@ def rebuild_index(jobs_dir: Path) -> None:
     if not jobs_dir.is_dir():
         return
     with _index_lock(jobs_dir, exclusive=True):
-        present = job_ids(jobs_dir)
-        if (jobs_dir / INDEX_NAME).exists():
-            known = {s.job_id: s for s in _read_index(jobs_dir) if s.job_id in present}
-        else:
-            known = {}
-        for job_id in present - set(known):
-            record = read_record(jobs_dir, job_id)
-            if record is not None:
-                known[job_id] = JobSummary.of(record)
-        lines = [json.dumps(asdict(s), separators=(",", ":")) for s in known.values()]
-        _write_text_atomic(jobs_dir / INDEX_NAME, "".join(line + "\n" for line in lines))
+        _rewrite_index(jobs_dir)
 
 
-def _read_index(jobs_dir: Path) -> Iterator[JobSummary]:
+def _compact(jobs_dir: Path) -> None:
+    """Rebuild the index unless a writer holds it right now (then the next listing does it)."""
+    try:
+        with _index_lock(jobs_dir, exclusive=True, wait=False):
+            _rewrite_index(jobs_dir)
+    except BlockingIOError:
+        pass
+
+
+def _rewrite_index(jobs_dir: Path) -> None:
+    present = job_ids(jobs_dir)
+    latest = {row[0]: row for row in _read_index(jobs_dir) if row[0] in present}
+    lines = [json.dumps(row, separators=(",", ":")) + "\n" for row in latest.values()]
+    for job_id in present - set(latest):
+        record = read_record(jobs_dir, job_id)
+        if record is not None:
+            lines.append(_index_line(JobSummary.of(record)))
+    tmp = jobs_dir / f".{INDEX_NAME}.{os.getpid()}"
+    tmp.write_text("".join(lines))
+    os.replace(tmp, jobs_dir / INDEX_NAME)
+
+
+def _index_line(summary: JobSummary) -> str:
+    """A JSON array in field order: half the size of an object, and twice as fast to parse."""
+    return json.dumps([getattr(summary, name) for name in _FIELD_NAMES], separators=(",", ":")) + "\n"
+
+
+def _read_index(jobs_dir: Path) -> list[list[Any]]:
+    """The index's rows, oldest first; damaged lines (a crash mid-write) are skipped."""
     try:
         text = (jobs_dir / INDEX_NAME).read_text()
     except FileNotFoundError:
-        return
+        return []
     lines = text.splitlines()
     try:  # one C-level parse of the whole file; line by line only when a line is damaged
         rows = json.loads("[" + ",".join(lines) + "]") if lines else []
     except ValueError:
-        rows = [row for row in map(_parse_line, lines) if row is not None]
-    known = {f.name for f in fields(JobSummary)}
-    for row in rows:
-        if isinstance(row, dict) and "job_id" in row:
-            yield JobSummary(**{k: v for k, v in row.items() if k in known})
+        rows = [_parse_line(line) for line in lines]
+    return [row for row in rows if isinstance(row, list) and len(row) >= _MIN_ROW and isinstance(row[0], str)]
 
 
 def _parse_line(line: str) -> Any:
     try:
         return json.loads(line)
     except ValueError:
-        return None  # a line cut short by a crash: its record is still in job.json
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+        return None
 
 
 @contextmanager
-def _index_lock(jobs_dir: Path, *, exclusive: bool) -> Iterator[None]:
+def _index_lock(jobs_dir: Path, *, exclusive: bool, wait: bool = True) -> Iterator[None]:
+    """Writers share the lock; a rewrite holds it alone. Raises BlockingIOError when not `wait`."""
     jobs_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(jobs_dir / INDEX_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if wait else fcntl.LOCK_NB))
         yield
     finally:
         os.close(fd)

@@ -120,10 +120,24 @@ class PipeSpec:
     version: str = "1.0"
 
 
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """yaml.safe_load's loader (the C parser when available) that refuses duplicate keys,
+    which plain YAML loading silently drops (two jobs of one name would lose one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _value in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key '{key}'", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_yaml_text(text: str, file: str) -> Any:
-    """yaml.safe_load (the C loader when available), with errors located in `file`."""
-    loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    loader = loader_cls(text)
+    """Safe YAML loading (no Python objects), with errors located in `file`."""
+    loader = _StrictLoader(text)
     try:
         return loader.get_single_data()
     except yaml.YAMLError as exc:
@@ -268,7 +282,12 @@ def convert_param(spec: ParamSpec, value: Any, *, from_text: bool = False) -> An
     if not ok:
         raise ValueError(f"expected {kind}, got {type(value).__name__} {value!r}")
     if kind == "float":
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:
+            raise ValueError(f"{value!r} is too large for a float") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value!r} is not a finite number")
     if spec.choices is not None and value not in spec.choices:
         raise ValueError(f"{value!r} is not one of {list(spec.choices)}")
     return value

@@ -5,6 +5,7 @@
     http://HOST/PATH, https:// a download
     s3://BUCKET/KEY            an S3 object; a KEY ending in "/" is a prefix (a folder)
     git+URL@REV#PATH           a file or folder of a git repository at a branch, tag or commit
+    cache://DATA_HASH          an entry of the local cache (how `ml runjob` names another job's output)
 
 >>> parse_uri("git+file:///srv/repo.git@main#data/x.tsv").rev
 'main'
@@ -19,8 +20,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mlpipe.errors import UriError
 
-SCHEMES = ("file", "local", "http", "https", "s3", "git")
+SCHEMES = ("file", "local", "http", "https", "s3", "git", "cache")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_DATA_HASH = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,17 @@ def _clean_path(path: str, raw: str, *, allow_empty: bool = False) -> str:
 
 
 def parse_uri(raw: str) -> Uri:
-    """Parse and validate `raw`; raise UriError with the reason otherwise."""
+    """Parse and validate `raw`; raise UriError with the reason (credentials redacted) otherwise."""
+    try:
+        return _parse(raw)
+    except UriError as exc:
+        shown = redact(raw) if isinstance(raw, str) else raw
+        if shown == raw:
+            raise
+        raise UriError(str(exc).replace(raw, shown)) from None
+
+
+def _parse(raw: str) -> Uri:
     if not isinstance(raw, str) or not is_uri(raw):
         raise UriError(f"{raw!r} is not a URI")
     if raw.startswith("git+"):
@@ -83,6 +95,10 @@ def parse_uri(raw: str) -> Uri:
         return Uri(raw, scheme, app, _clean_path(path, raw))
     if scheme == "local":
         return Uri(raw, scheme, "/", "/" + _clean_path(rest, raw))
+    if scheme == "cache":
+        if not _DATA_HASH.match(rest):
+            raise UriError(f"{raw}: expected cache://DATA_HASH (32 lowercase hex digits)")
+        return Uri(raw, scheme, rest, "")
     if scheme == "s3":
         bucket, _, key = rest.partition("/")
         if not _BUCKET.match(bucket):
@@ -102,7 +118,7 @@ def _parse_git(raw: str) -> Uri:
     if not sep or not at or not url or not rev or "/" not in url.partition("://")[2]:
         raise UriError(f"{raw}: expected git+URL@REV#PATH (e.g. git+https://host/repo.git@main#data/x.tsv)")
     if url.startswith("-"):
-        raise UriError(f"{redact(raw)}: a repository URL cannot start with '-'")
+        raise UriError(f"{raw}: a repository URL cannot start with '-'")
     if rev.startswith("-") or any(c.isspace() for c in rev):
         raise UriError(f"{raw}: '{rev}' is not a valid git revision")
     return Uri(raw, "git", url, _clean_path(path, raw, allow_empty=True), rev)

@@ -140,14 +140,16 @@ def test_params_are_hashed_with_defaults_filled_in() -> None:
     spec = parse_module(path.read_text(), str(path), MODULE_ID)
     pipe = parse_pipe(textwrap.dedent("""
         jobs:
-          implicit: {module: %s, input: {train_data: s3://my-bucket/t}, output: {model: m1}, parameters: {num_epochs: 10}}
+          implicit: {module: %s, input: {train_data: s3://my-bucket/t}, output: {model: m1},
+                     parameters: {num_epochs: 10}}
           explicit: {module: %s, input: {train_data: s3://my-bucket/t}, output: {model: m2},
                      parameters: {num_epochs: 10, alpha: 0.0001, ngram_max: 1}}
           other: {module: %s, input: {train_data: s3://my-bucket/t}, output: {model: m3}, parameters: {num_epochs: 11}}
         """ % ((MODULE_ID,) * 3)), "p.yaml", "text_classification/pipe/p.yaml")
     plan = make_plan(pipe, {MODULE_ID: spec})
     key, fps = module_key(MODULE_ID, SOURCE_MD5), {"train_data": md5(TRAIN)}
-    implicit, explicit, other = (compute_job_hash(key, fps, plan.jobs[n].params) for n in ("implicit", "explicit", "other"))
+    implicit, explicit, other = (compute_job_hash(key, fps, plan.jobs[n].params)
+                                 for n in ("implicit", "explicit", "other"))
     assert param_list(plan.jobs["implicit"].params) == "alpha=0.0001,ngram_max=1,num_epochs=10"
     assert implicit == explicit != other
     assert implicit == md5("\t".join([key, f"train_data={md5(TRAIN)}", "alpha=0.0001,ngram_max=1,num_epochs=10"]))

@@ -38,7 +38,8 @@ MODULES: dict[str, ModuleSpec | None] = {
 def step(name: str, src: str, out: str, extra: str = "", params: str = "rate: 1") -> str:
     """One job line of a pipe YAML using demo/module/step."""
     inputs = f"src: {src}" + (f", extra: {extra}" if extra else "")
-    return f"  {name}: {{module: demo/module/step, input: {{{inputs}}}, output: {{out: {out}}}, parameters: {{{params}}}}}\n"
+    return (f"  {name}: {{module: demo/module/step, input: {{{inputs}}}, output: {{out: {out}}},"
+            f" parameters: {{{params}}}}}\n")
 
 
 def plan(text: str, overrides: Mapping[str, Mapping[str, str]] | None = None,
@@ -132,7 +133,8 @@ def test_set_overrides_are_typed_by_the_module(overrides: dict[str, str], expect
     [
         ({"zz": {"n": "1"}}, None, None, "unknown job 'zz'"),
         ({"aa": {"n": "1"}}, None, None, "unknown job 'aa' (did you mean 'a'?)"),
-        ({"a": {"nn": "1"}}, "a", "parameters.nn", "module 'demo/module/step' has no parameter 'nn' (did you mean 'n'?)"),
+        ({"a": {"nn": "1"}}, "a", "parameters.nn",
+         "module 'demo/module/step' has no parameter 'nn' (did you mean 'n'?)"),
         ({"a": {"n": "ten"}}, "a", "parameters.n", "expected int, got 'ten'"),
         ({"a": {"n": "1.5"}}, "a", "parameters.n", "expected int, got '1.5'"),
         ({"a": {"verbose": "maybe"}}, "a", "parameters.verbose", "expected bool, got 'maybe'"),
@@ -164,7 +166,8 @@ OK_A = step("a", "file://demo/data/x", "a_out")
          "a", "output.out", "required output 'out' of 'demo/module/step' is not given"),
         # unknown names: input, output, parameter, data name
         ("  a: {module: demo/module/step, input: {src: s3://my-bucket/x, srcs: s3://my-bucket/y}, output: {out: a_out},"
-         " parameters: {rate: 1}}\n", "a", "input.srcs", "module 'demo/module/step' has no input 'srcs' (did you mean 'src'?)"),
+         " parameters: {rate: 1}}\n", "a", "input.srcs",
+         "module 'demo/module/step' has no input 'srcs' (did you mean 'src'?)"),
         ("  a: {module: demo/module/step, input: {src: s3://my-bucket/x}, output: {out: a_out, logs: l},"
          " parameters: {rate: 1}}\n", "a", "output.logs", "has no output 'logs' (did you mean 'log'?)"),
         (step("a", "file://demo/data/x", "a_out", params="rate: 1, mdoe: slow"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlpipe.errors import UriError, UserError
-from mlpipe.uri import Uri, is_uri, parse_uri
+from mlpipe.uri import Uri, is_uri, parse_uri, redact
 
 
 @pytest.mark.parametrize(
@@ -115,4 +115,10 @@ def test_bad_uris_are_user_errors(raw: str, fragment: str) -> None:
     assert fragment in str(info.value)
     assert isinstance(info.value, UserError) and info.value.exit_code == 2
     if raw != "clean_train":
-        assert raw in str(info.value)  # the message names the URI
+        assert redact(raw) in str(info.value)  # the message names the URI, without credentials
+
+
+def test_credentials_never_appear_in_uri_errors() -> None:
+    with pytest.raises(UriError) as info:
+        parse_uri("https://alice:s3cret@/no-host")
+    assert "s3cret" not in str(info.value) and "alice" not in str(info.value)

@@ -23,13 +23,15 @@ def run(args: argparse.Namespace) -> int:
         apps.app_dir(args.app)
     rows = []
     for pipe_id, path in apps.pipe_paths(args.app):
+        row = {"pipe": pipe_id, "app": pipe_id.split("/")[0], "jobs": None}
         try:
-            jobs: int | str = len(load_pipe_spec(path, pipe_id).jobs)
-        except SpecError:
-            jobs = "invalid"
-        rows.append({"pipe": pipe_id, "app": pipe_id.split("/")[0], "jobs": jobs})
+            row["jobs"] = len(load_pipe_spec(path, pipe_id).jobs)
+        except SpecError as exc:
+            row["error"] = str(exc.problems[0])
+        rows.append(row)
     if args.json:
         print_json(rows)
     else:
-        print_table(([r["pipe"], r["app"], r["jobs"]] for r in rows), ["pipe", "app", "jobs"])
+        print_table(([r["pipe"], r["app"], r["jobs"] if r["jobs"] is not None else "invalid: " + r["error"]]
+                     for r in rows), ["pipe", "app", "jobs"])
     return 0

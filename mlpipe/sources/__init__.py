@@ -77,6 +77,7 @@ _IMPLEMENTATIONS = {
     "https": "mlpipe.sources.http:HttpSource",
     "s3": "mlpipe.sources.s3:S3Source",
     "git": "mlpipe.sources.git:GitSource",
+    "cache": "mlpipe.sources.cache:CacheSource",
 }
 
 

@@ -1,0 +1,38 @@
+"""`cache://DATA_HASH`: another job's output, read from the local cache (pulled from the mirror if needed).
+
+Its fingerprint is the entry's content md5, exactly what a pipe uses for a data name, so a job
+rerun from its record (`ml runjob`) gets the same job hash as in its pipe.
+"""
+
+from __future__ import annotations
+
+from mlpipe.cache import CacheEntry, LocalCache
+from mlpipe.errors import FetchError
+from mlpipe.sources import Fetched, Probe, SourceContext
+from mlpipe.uri import Uri
+
+
+class CacheSource:
+    """An entry of the local cache, named by its data hash."""
+
+    def __init__(self, context: SourceContext):
+        self.context = context
+        self.cache = LocalCache(context.settings.data_dir, context.settings.scratch_dir)
+
+    def probe(self, uri: Uri) -> Probe:
+        entry = self.cache.get(uri.root)
+        return Probe(entry.md5, entry.md5) if entry else Probe("missing", None)
+
+    def fetch(self, uri: Uri) -> Fetched:
+        entry = self.cache.get(uri.root) or self._pull(uri)
+        return Fetched(entry.path, entry.md5, entry.md5)
+
+    def _pull(self, uri: Uri) -> CacheEntry:
+        from mlpipe.mirror import open_mirror
+
+        mirror = open_mirror(self.context.settings)
+        entry = self.cache.get(uri.root) if mirror is not None and mirror.pull([uri.root]) else None
+        if entry is None:
+            where = "the local cache or the mirror" if mirror is not None else "the local cache"
+            raise FetchError(f"{uri}: data {uri.root} is not in {where}")
+        return entry
