@@ -27,7 +27,7 @@ from mlpipe.cache import CacheEntry, LocalCache, remove_tree
 from mlpipe.command import build_argv, render_param
 from mlpipe.digests import DigestCache
 from mlpipe.errors import FetchError, JobFailed, MlpipeError, Problem, SpecError, UserError
-from mlpipe.hashing import compute_data_hash, compute_job_hash, md5_file, md5_manifest, md5_text, module_key, walk_files
+from mlpipe.hashing import compute_hashes, md5_file, md5_manifest, md5_text, module_key, walk_files
 from mlpipe.lock import hold_lock, lock_path
 from mlpipe.plan import Plan, PlannedJob
 from mlpipe.settings import Settings
@@ -165,10 +165,10 @@ class Builder:
             return probe.fingerprint
         producer, output = self.plan.producers[ref.value]
         upstream = self.identity(producer, fetch=fetch)
-        entry = self.cache.get(upstream.outputs[output])
-        if entry is None:
+        md5 = self.cache.content_md5(upstream.outputs[output])
+        if md5 is None:
             raise Unresolved([f"upstream {producer} stale"])
-        return entry.md5
+        return md5
 
     def identity(self, name: str, *, fetch: bool = True) -> Identity:
         """The job's hashes from the current inputs; Unresolved while an upstream must run first."""
@@ -188,9 +188,8 @@ class Builder:
             raise Unresolved(reasons)
         source = self.source_md5(job.module)
         key = module_key(job.module.module_id, source, job.module.version)
-        outputs = {out: compute_data_hash(key, fingerprints, job.params, out) for out in job.outputs}
-        identity = Identity(compute_job_hash(key, fingerprints, job.params), source, fingerprints,
-                            dict(job.params), outputs)
+        job_hash, outputs = compute_hashes(key, fingerprints, job.params, job.outputs)
+        identity = Identity(job_hash, source, fingerprints, dict(job.params), outputs)
         self._identities[name] = identity
         return identity
 
@@ -264,7 +263,7 @@ class Builder:
         return identity.manifest()
 
     def _finish(self, name: str, identity: Identity, result: str, duration: float) -> None:
-        outputs = {out: str(self.cache.path(h)) for out, h in identity.outputs.items()}
+        outputs = {out: self.cache.path_str(h) for out, h in identity.outputs.items()}
         self.results[name] = JobResult(name, identity.job_hash, result, round(duration, 3), outputs)
 
     def _execute(self, job: PlannedJob, identity: Identity, started: float) -> None:

@@ -79,23 +79,38 @@ class LocalCache:
     def __init__(self, data_dir: Path, scratch_dir: Path):
         self.data_dir = data_dir
         self.scratch_dir = scratch_dir
+        self._data = os.fspath(data_dir)  # string paths: a run looks up thousands of entries
 
     def path(self, data_hash: str) -> Path:
-        return self.data_dir / data_hash[:2] / data_hash
+        return Path(self.path_str(data_hash))
+
+    def path_str(self, data_hash: str) -> str:
+        return f"{self._data}{os.sep}{data_hash[:2]}{os.sep}{data_hash}"
 
     def _sidecar_path(self, data_hash: str) -> Path:
-        return self.data_dir / data_hash[:2] / f"{data_hash}.json"
+        return Path(self.path_str(data_hash) + ".json")
 
     def exists(self, data_hash: str) -> bool:
-        return self._sidecar_path(data_hash).exists()
+        return os.path.exists(self.path_str(data_hash) + ".json")
+
+    def _sidecar(self, data_hash: str) -> dict | None:
+        try:
+            with open(self.path_str(data_hash) + ".json", "rb") as handle:
+                return json.loads(handle.read())
+        except (OSError, ValueError):
+            return None
 
     def get(self, data_hash: str) -> CacheEntry | None:
-        try:
-            meta = json.loads(self._sidecar_path(data_hash).read_text())
-        except (OSError, ValueError):
+        meta = self._sidecar(data_hash)
+        if meta is None:
             return None
         return CacheEntry(data_hash, self.path(data_hash), meta["md5"], meta["size"], meta["job_hash"],
                           meta["created"])
+
+    def content_md5(self, data_hash: str) -> str | None:
+        """The complete entry's content md5 (what downstream jobs hash), or None."""
+        meta = self._sidecar(data_hash)
+        return None if meta is None else meta["md5"]
 
     def new_scratch(self, prefix: str) -> Path:
         self.scratch_dir.mkdir(parents=True, exist_ok=True)

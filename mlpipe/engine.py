@@ -13,23 +13,55 @@
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import json
 import sqlite3
 import sys
 import threading
+import types
 from pathlib import Path
 from typing import IO, Any
 
-from doit.control import TaskControl
-from doit.dependency import Dependency, MD5Checker, SqliteDB
-from doit.exceptions import TaskFailed, UnmetDependency
-from doit.runner import MThreadRunner, Runner
-from doit.task import Stream, dict_to_task
 
-from mlpipe.build import SKIPPED, Builder, JobResult, Unresolved
-from mlpipe.errors import MlpipeError
-from mlpipe.hashing import md5_text
-from mlpipe.settings import Settings
+class _LazyDoitPackage(types.ModuleType):
+    """Stands in for the `doit` package while its engine submodules load; runs doit/__init__.py
+    itself the first time anything else (`doit.get_var`, `doit.run`, ...) is asked of it."""
+
+    def __getattr__(self, name: str) -> Any:
+        self.__class__ = types.ModuleType
+        self.__spec__.loader.exec_module(self)  # type: ignore[union-attr]
+        return getattr(self, name)
+
+
+def _load_doit_engine() -> None:
+    # NOTE: `import doit.control` first runs doit/__init__.py, which loads doit's whole command
+    # line (doit_cmd, plugins, importlib.metadata): a third of doit's import time, on every `ml`
+    # run, for code ml never calls. The submodules below import none of it.
+    if "doit" in sys.modules:
+        return
+    spec = importlib.util.find_spec("doit")
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return
+    package = _LazyDoitPackage("doit")
+    package.__spec__, package.__file__ = spec, spec.origin
+    package.__path__ = list(spec.submodule_search_locations)
+    package.__loader__, package.__package__ = spec.loader, "doit"
+    sys.modules["doit"] = package
+
+
+_load_doit_engine()
+
+from doit.control import TaskControl  # noqa: E402
+from doit.dependency import Dependency, MD5Checker, SqliteDB  # noqa: E402
+from doit.exceptions import TaskFailed, UnmetDependency  # noqa: E402
+from doit.runner import MThreadRunner, Runner  # noqa: E402
+from doit.task import Stream, dict_to_task  # noqa: E402
+
+from mlpipe.build import SKIPPED, Builder, JobResult, Unresolved  # noqa: E402
+from mlpipe.errors import MlpipeError  # noqa: E402
+from mlpipe.hashing import md5_text  # noqa: E402
+from mlpipe.settings import Settings  # noqa: E402
 
 FETCH_PREFIX = "fetch:"
 
@@ -48,6 +80,13 @@ class DurableSqliteDB(SqliteDB):
         super().__init__(name, codec, module_name=module_name)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
+        # One query for every row instead of one per task (the pipe lock keeps other writers out).
+        for row in self._conn.execute("select task_id, task_data from doit"):
+            self._cache[row["task_id"]] = row["task_data"]
+        self._loaded = True
+
+    def _get_task_data(self, task_id: str) -> dict[str, Any]:
+        return {} if self._loaded else super()._get_task_data(task_id)
 
     def set(self, task_id: str, dependency: str, value: Any) -> None:
         super().set(task_id, dependency, value)
@@ -82,6 +121,11 @@ def _job_uptodate(task: Any, values: dict[str, Any], builder: Builder, name: str
     return builder.check(name, values)
 
 
+# NOTE: doit calls inspect.signature() on every uptodate callable of every task (to find the
+# `task` and `values` parameters); a precomputed __signature__ makes that a lookup.
+_job_uptodate.__signature__ = inspect.signature(_job_uptodate)  # type: ignore[attr-defined]
+
+
 def _job_action(builder: Builder, name: str) -> dict[str, Any] | TaskFailed:
     try:
         return builder.run(name)
@@ -94,6 +138,9 @@ def _fetch_uptodate(builder: Builder, uri: str) -> bool:
         return builder.sources.probe(builder.plan.uris[uri]).fingerprint is not None
     except MlpipeError:
         return False
+
+
+_fetch_uptodate.__signature__ = inspect.signature(_fetch_uptodate)  # type: ignore[attr-defined]
 
 
 def _fetch_action(builder: Builder, uri: str) -> bool | TaskFailed:
@@ -140,7 +187,7 @@ def _known_targets(builder: Builder, name: str) -> list[str]:
         identity = builder.identity(name, fetch=False)
     except (Unresolved, MlpipeError):
         return []
-    return [str(builder.cache.path(h)) for h in identity.outputs.values()]
+    return [builder.cache.path_str(h) for h in identity.outputs.values()]
 
 
 class ProgressReporter:

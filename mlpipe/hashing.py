@@ -71,3 +71,11 @@ def compute_data_hash(
     key: str, fingerprints: Mapping[str, str | list[str]], params: Mapping[str, Any], output_name: str
 ) -> str:
     return md5_text("\t".join([key, input_list(fingerprints), param_list(params), output_name]))
+
+
+def compute_hashes(
+    key: str, fingerprints: Mapping[str, str | list[str]], params: Mapping[str, Any], output_names: Iterable[str]
+) -> tuple[str, dict[str, str]]:
+    """`compute_job_hash` and `compute_data_hash` of every output, building the lists once."""
+    head = "\t".join([key, input_list(fingerprints), param_list(params)])
+    return md5_text(head), {name: md5_text(f"{head}\t{name}") for name in output_names}

@@ -243,7 +243,17 @@ def is_alive(record: JobRecord | JobSummary) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _is_zombie(record.pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """True for a process that has exited but was not reaped (an orphan under an init that never
+    reaps, as in some containers). Linux only; elsewhere False."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 def effective_status(record: JobRecord | JobSummary) -> str:

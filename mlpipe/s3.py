@@ -73,26 +73,29 @@ def endpoint_url(settings: Settings, s3cfg: dict[str, str]) -> str | None:
     return f"{scheme}://{host.rstrip('/')}"
 
 
-def make_client(settings: Settings) -> S3Client:
+def make_client(settings: Settings, kind: type[RunError] = FetchError) -> S3Client:
     """A boto3 S3 client: endpoint and credentials as above, path-style for custom endpoints."""
     import boto3
     from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
 
     s3cfg = read_s3cfg()
     endpoint = endpoint_url(settings, s3cfg)
-    session = boto3.session.Session()
-    keys: dict[str, str] = {}
-    if session.get_credentials() is None and s3cfg.get("access_key") and s3cfg.get("secret_key"):
-        keys = {"aws_access_key_id": s3cfg["access_key"], "aws_secret_access_key": s3cfg["secret_key"]}
     config = Config(
         connect_timeout=5,
         read_timeout=60,
         retries={"mode": "standard", "max_attempts": 3},
         s3={"addressing_style": "path"} if endpoint else {},
     )
-    return session.client(
-        "s3", endpoint_url=endpoint, region_name=session.region_name or "us-east-1", config=config, **keys
-    )
+    try:
+        session = boto3.session.Session()
+        keys: dict[str, str] = {}
+        if session.get_credentials() is None and s3cfg.get("access_key") and s3cfg.get("secret_key"):
+            keys = {"aws_access_key_id": s3cfg["access_key"], "aws_secret_access_key": s3cfg["secret_key"]}
+        region = session.region_name or "us-east-1"
+        return session.client("s3", endpoint_url=endpoint, region_name=region, config=config, **keys)
+    except BotoCoreError as exc:  # a broken AWS profile or config file; messages carry no secrets
+        raise kind(f"cannot set up the S3 client for {endpoint or 'AWS'}: {exc}") from exc
 
 
 def describe_endpoint(client: S3Client) -> str:

@@ -10,9 +10,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from difflib import get_close_matches
+from functools import cache
 from typing import Any
-
-import yaml
 
 from mlpipe.errors import Problem, SpecError
 from mlpipe.uri import is_uri
@@ -120,24 +119,34 @@ class PipeSpec:
     version: str = "1.0"
 
 
-class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+@cache
+def _strict_loader() -> type:
     """yaml.safe_load's loader (the C parser when available) that refuses duplicate keys,
-    which plain YAML loading silently drops (two jobs of one name would lose one)."""
+    which plain YAML loading silently drops (two jobs of one name would lose one).
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen = set()
-        for key_node, _value in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key '{key}'", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
+    Built on first use: `yaml` is imported only when a YAML file is really parsed (a no-op
+    `ml runpipe` reads its pipe from the loader's memo, see `loader.py`)."""
+    import yaml
+
+    class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+            seen = set()
+            for key_node, _value in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key '{key}'", key_node.start_mark)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return _StrictLoader
 
 
 def load_yaml_text(text: str, file: str) -> Any:
     """Safe YAML loading (no Python objects), with errors located in `file`."""
-    loader = _StrictLoader(text)
+    import yaml
+
+    loader = _strict_loader()(text)
     try:
         return loader.get_single_data()
     except yaml.YAMLError as exc:
@@ -179,7 +188,11 @@ def _bool(value: Any, file: str, where: str, problems: list[Problem], default: b
 
 def parse_module(text: str, file: str, module_id: str) -> ModuleSpec:
     """Parse a module YAML; raise SpecError listing every problem."""
-    data = load_yaml_text(text, file)
+    return module_from_data(load_yaml_text(text, file), file, module_id)
+
+
+def module_from_data(data: Any, file: str, module_id: str) -> ModuleSpec:
+    """Check a module YAML's loaded data (what `parse_module` does after parsing)."""
     problems: list[Problem] = []
     data = _mapping(data, file, None, "module", problems)
     problems += _unknown_keys(data, MODULE_KEYS, file, None, "module")
@@ -316,7 +329,11 @@ def _from_text(kind: str, text: str) -> Any:
 
 def parse_pipe(text: str, file: str, pipe_id: str) -> PipeSpec:
     """Parse a pipe YAML's structure; raise SpecError listing every problem."""
-    data = load_yaml_text(text, file)
+    return pipe_from_data(load_yaml_text(text, file), file, pipe_id)
+
+
+def pipe_from_data(data: Any, file: str, pipe_id: str) -> PipeSpec:
+    """Check a pipe YAML's loaded data (what `parse_pipe` does after parsing)."""
     problems: list[Problem] = []
     data = _mapping(data, file, None, "pipe", problems)
     problems += _unknown_keys(data, PIPE_KEYS, file, None, "pipe")

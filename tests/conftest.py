@@ -13,6 +13,8 @@ import pytest
 
 from mlpipe.cli import main
 
+pytest_plugins = ["s3fixture"]  # s3_server, s3_bucket, s3_env: a real SeaweedFS S3 server
+
 REPO = Path(__file__).resolve().parent.parent
 
 

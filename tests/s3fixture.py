@@ -4,11 +4,12 @@
     s3_bucket   function: a new bucket with a unique name, deleted afterwards
     s3_env      function: AWS_* / MLPIPE_S3_ENDPOINT_URL set for the test (and returned)
 
-Test modules import the fixtures: `from s3fixture import s3_server, s3_bucket  # noqa: F401`.
+conftest.py registers this module as a pytest plugin, so any test can ask for these fixtures.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -200,10 +201,9 @@ class S3Server:
 
 def _round_trip(client: Any) -> None:
     """Readiness: master elected, volume registered, filer and S3 gateway connected."""
-    try:
+    exists = (client.exceptions.BucketAlreadyOwnedByYou, client.exceptions.BucketAlreadyExists)
+    with contextlib.suppress(*exists):  # after a restart the bucket is still there
         client.create_bucket(Bucket=_READY_BUCKET)
-    except (client.exceptions.BucketAlreadyOwnedByYou, client.exceptions.BucketAlreadyExists):
-        pass  # a restart: the bucket survived
     client.put_object(Bucket=_READY_BUCKET, Key="probe", Body=b"ok")
     client.get_object(Bucket=_READY_BUCKET, Key="probe")["Body"].read()
 
@@ -237,10 +237,8 @@ def s3_bucket(s3_server: S3Server) -> Iterator[str]:
     """A fresh, empty bucket; deleted with its objects afterwards (freeing its volume)."""
     name = s3_server.make_bucket()
     yield name
-    try:
+    with contextlib.suppress(Exception):  # a failed test may leave the server stopped
         s3_server.client().delete_bucket(Bucket=name)  # SeaweedFS deletes non-empty buckets too
-    except Exception:  # a test may leave the server stopped; the data dir goes with tmp_path
-        pass
 
 
 @pytest.fixture

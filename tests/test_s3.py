@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from s3fixture import S3Server, free_ports, s3_bucket, s3_env, s3_server  # noqa: F401
+
+# Test arguments named like the imported fixtures are how pytest injects them, not redefinitions.
+from s3fixture import S3Server, free_ports
 
 from mlpipe import s3
 from mlpipe.errors import FetchError, StoreError
@@ -54,7 +56,7 @@ def test_endpoint_url_precedence(tmp_path: Path, setting: str, s3cfg: dict[str, 
 
 
 def test_client_from_settings_reaches_the_endpoint(
-    tmp_path: Path, s3_server: S3Server, s3_bucket: str, s3_env: dict[str, str]  # noqa: F811
+    tmp_path: Path, s3_server: S3Server, s3_bucket: str, s3_env: dict[str, str]
 ) -> None:
     client = s3.make_client(make_settings(tmp_path, s3_server.endpoint_url))
     assert client.meta.endpoint_url == s3_server.endpoint_url
@@ -66,7 +68,7 @@ def test_client_from_settings_reaches_the_endpoint(
 
 
 def test_s3cfg_supplies_endpoint_and_keys(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_server: S3Server, s3_bucket: str  # noqa: F811
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_server: S3Server, s3_bucket: str
 ) -> None:
     home = tmp_path / "userhome"
     home.mkdir()
@@ -91,7 +93,7 @@ def test_s3cfg_supplies_endpoint_and_keys(
 
 @pytest.mark.parametrize("wrong", ["secret", "access_key"])
 def test_wrong_credentials_are_denied_without_leaking_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_server: S3Server, s3_bucket: str, wrong: str  # noqa: F811
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, s3_server: S3Server, s3_bucket: str, wrong: str
 ) -> None:
     secret = "wrong-secret-value-that-must-not-leak"
     clear_aws_env(monkeypatch, tmp_path)
@@ -110,9 +112,7 @@ def test_wrong_credentials_are_denied_without_leaking_them(
     assert isinstance(caught.value.__cause__, Exception)  # the botocore error stays chained for MLPIPE_DEBUG
 
 
-def test_missing_key_and_bucket(
-    tmp_path: Path, s3_server: S3Server, s3_bucket: str, s3_env: dict[str, str]  # noqa: F811
-) -> None:
+def test_missing_key_and_bucket(tmp_path: Path, s3_server: S3Server, s3_bucket: str, s3_env: dict[str, str]) -> None:
     client = s3.make_client(make_settings(tmp_path, s3_server.endpoint_url))
     assert s3.head(client, s3_bucket, "nope.txt") is None
     with pytest.raises(FetchError, match=rf"^s3://{s3_bucket}/nope.txt: no such key$"):
@@ -122,9 +122,7 @@ def test_missing_key_and_bucket(
         s3.list_objects(client, "no-such-bucket-here", "x/")
 
 
-def test_unreachable_endpoint_fails_fast_naming_it(
-    tmp_path: Path, s3_env: dict[str, str]  # noqa: F811
-) -> None:
+def test_unreachable_endpoint_fails_fast_naming_it(tmp_path: Path, s3_env: dict[str, str]) -> None:
     endpoint = f"http://127.0.0.1:{free_ports(1)[0]}"  # nothing listens there
     client = s3.make_client(make_settings(tmp_path, endpoint))
     began = time.monotonic()
@@ -134,7 +132,7 @@ def test_unreachable_endpoint_fails_fast_naming_it(
 
 
 def test_stopped_server_is_reported_then_serves_again(
-    tmp_path: Path, s3_server: S3Server, s3_bucket: str, s3_env: dict[str, str]  # noqa: F811
+    tmp_path: Path, s3_server: S3Server, s3_bucket: str, s3_env: dict[str, str]
 ) -> None:
     client = s3.make_client(make_settings(tmp_path, s3_server.endpoint_url))
     client.put_object(Bucket=s3_bucket, Key="kept", Body=b"data")

@@ -31,14 +31,14 @@ class Remote:
     objects: dict[str, s3.ObjectInfo]
 
 
-def relative_path(prefix: str, key: str) -> str | None:
-    """`key` below `prefix` as a safe relative path; None for a folder marker ("dir/")."""
-    rel = key[len(prefix):]
+def relative_path(uri: Uri, key: str) -> str | None:
+    """`key` below the prefix `uri` names, as a safe relative path; None for a folder marker ("dir/")."""
+    rel = key[len(uri.path) :]
     if rel == "" or rel.endswith("/"):
         return None
     parts = rel.split("/")
-    if rel.startswith("/") or any(part in ("", ".", "..") for part in parts):
-        raise FetchError(f"s3 key '{key}' cannot be a local path (empty, '.' or '..' component)")
+    if any(part in ("", ".", "..") for part in parts):  # also rejects an absolute "/x"
+        raise FetchError(f"{uri}: key '{key}' cannot become a local path (empty, '.' or '..' component)")
     return str(PurePosixPath(*parts))
 
 
@@ -80,22 +80,26 @@ class S3Source:
     def _list(self, uri: Uri) -> Remote:
         objects = {}
         for info in s3.list_objects(self.client, uri.root, uri.path):
-            rel = relative_path(uri.path, info.key)
+            rel = relative_path(uri, info.key)
             if rel is not None:
                 objects[rel] = info
         if not objects:
             raise FetchError(f"{uri}: no objects under this prefix")
         return Remote(prefix_version(objects), objects)
 
+    def _cached(self, uri: Uri, version: str) -> Fetched | None:
+        cached = self.cache.lookup(uri, version)
+        return cached if cached is not None and cached.path.exists() else None
+
     def probe(self, uri: Uri) -> Probe:
         remote = self._remote(uri)
-        cached = self.cache.lookup(uri, remote.version)
+        cached = self._cached(uri, remote.version)
         return Probe(remote.version, cached.fingerprint if cached else None, cached.path if cached else None)
 
     def fetch(self, uri: Uri) -> Fetched:
         remote = self._remote(uri)
-        cached = self.cache.lookup(uri, remote.version)
-        if cached is not None and cached.path.exists():
+        cached = self._cached(uri, remote.version)
+        if cached is not None:
             return cached
         return self.cache.store(uri, remote.version, lambda dest: self._download(uri, remote, dest))
 
