@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,15 +20,22 @@ def lock_path(locks_dir: Path, kind: str, key: str) -> Path:
 
 
 @contextmanager
-def hold_lock(path: Path, *, wait: bool = True, busy_message: str = "") -> Iterator[None]:
-    """Hold an exclusive lock on `path`; without `wait`, raise BusyError if someone else has it."""
+def hold_lock(
+    path: Path, *, wait: bool = True, busy_message: str = "", on_wait: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Hold an exclusive lock on `path`. If someone else has it: without `wait` raise BusyError,
+    else call `on_wait` (to tell the user) and block until it is free."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise BusyError(busy_message or f"{path} is locked by another run") from None
+            if not wait:
+                raise BusyError(busy_message or f"{path} is locked by another run") from None
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)

@@ -88,12 +88,15 @@ def _run(builder: Builder, args: argparse.Namespace, jobs: int) -> int:
     from mlpipe.build import FAILED
     from mlpipe.engine import run_tasks
     from mlpipe.execute import terminate_all
-    from mlpipe.lock import lock_path
+    from mlpipe.lock import hold_lock, lock_path
 
     pipe_id = builder.plan.pipe_id
     path = lock_path(builder.settings.locks_dir, "pipe", pipe_id)
     started = time.monotonic()
-    with _acquire(path, pipe_id, wait=not args.no_wait):
+    def say_waiting() -> None:
+        print(f"waiting for another run of {pipe_id} to finish ...", file=sys.stderr)
+
+    with hold_lock(path, wait=not args.no_wait, busy_message=f"{pipe_id} is already running", on_wait=say_waiting):
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             run_tasks(builder, jobs=jobs, keep_going=args.keep_going)
@@ -139,27 +142,3 @@ def _print_summary(builder: Builder, results: list) -> None:
 
 def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
-
-
-class _acquire:
-    """The per-pipe lock: wait for another run of this pipe (saying so), or exit 75 with --no-wait."""
-
-    def __init__(self, path, pipe_id: str, wait: bool):  # noqa: ANN001
-        self.path, self.pipe_id, self.wait = path, pipe_id, wait
-
-    def __enter__(self) -> None:
-        from mlpipe.errors import BusyError
-        from mlpipe.lock import hold_lock
-
-        self._held = hold_lock(self.path, wait=False, busy_message=f"{self.pipe_id} is already running")
-        try:
-            self._held.__enter__()
-        except BusyError:
-            if not self.wait:
-                raise
-            print(f"waiting for another run of {self.pipe_id} to finish ...", file=sys.stderr)
-            self._held = hold_lock(self.path, wait=True)
-            self._held.__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        self._held.__exit__(*exc)
