@@ -374,3 +374,34 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_job_output_is_streamed_with_a_prefix_on_a_terminal(env, toy):
+    import pty
+
+    write_tree(toy, {"module/chatty.py": "import sys\nprint('hello from the job')\nopen(sys.argv[1], 'w')\n",
+                     "module/chatty.yaml": "output: {o: {type: text}}\ncmd: python -m toy.module.chatty o\n",
+                     "pipe/chatty.yaml": "jobs:\n  talk: {module: toy/module/chatty, output: {o: x}}\n"})
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "mlpipe", "runpipe", "toy/pipe/chatty.yaml"],
+                            stdout=subprocess.DEVNULL, stderr=follower)
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed: the process is done
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=30) == 0
+    assert b"[talk] hello from the job" in seen
+    record = next((env.home / "jobs").glob("*/stdout.log"))
+    assert record.read_text() == "hello from the job\n"  # the log keeps the output too
+
+
+def test_captured_stderr_gets_no_streamed_job_output(env, toy):
+    result = ml_process("runpipe", CHAIN)
+    assert result.returncode == 0
+    assert "\r" not in result.stderr and "[a] " not in result.stderr
