@@ -405,3 +405,20 @@ def test_captured_stderr_gets_no_streamed_job_output(env, toy):
     result = ml_process("runpipe", CHAIN)
     assert result.returncode == 0
     assert "\r" not in result.stderr and "[a] " not in result.stderr
+
+
+def test_two_pipes_sharing_a_job_run_at_once_and_execute_it_once(env, toy):
+    shared = "  shared: {module: toy/module/step, output: {output: s}, parameters: {name: shared, sleep: 1.0}}\n"
+    write_tree(toy, {
+        "pipe/one.yaml": "jobs:\n" + shared
+        + "  one: {module: toy/module/step, input: {inputs: s}, output: {output: o}, parameters: {name: one}}\n",
+        "pipe/two.yaml": "jobs:\n" + shared
+        + "  two: {module: toy/module/step, input: {inputs: s}, output: {output: o}, parameters: {name: two}}\n",
+    })
+    procs = [subprocess.Popen([sys.executable, "-m", "mlpipe", "runpipe", f"toy/pipe/{name}.yaml", "--json"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in ("one", "two")]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1] for o in outs]
+    assert sorted(env.executed()) == ["one", "shared", "two"]
+    shared_results = sorted(results(json.loads(out))["shared"] for out, _err in outs)
+    assert shared_results == ["cached", "ran"]
