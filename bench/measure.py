@@ -68,17 +68,3 @@ class Stats:
     def as_json(self) -> dict:
         return {"median_s": round(self.median, 4), "min_s": round(self.min, 4), "max_s": round(self.max, 4),
                 "runs_s": [round(r, 4) for r in self.runs], "maxrss_mb": round(self.maxrss_kb / 1024, 1)}
-
-
-def fmt_time(seconds: float) -> str:
-    if seconds < 0.1:
-        return f"{seconds * 1000:.0f}ms" if seconds >= 0.01 else f"{seconds * 1000:.1f}ms"
-    return f"{seconds:.2f}s" if seconds < 10 else f"{seconds:.1f}s"
-
-
-def fmt_stats(stats: Stats | None) -> str:
-    if stats is None:
-        return "-"
-    if len(stats.runs) == 1:
-        return fmt_time(stats.median)
-    return f"{fmt_time(stats.median)} [{fmt_time(stats.min)}–{fmt_time(stats.max)}]"

@@ -23,7 +23,7 @@ from typing import IO, Any, Protocol
 
 from mlpipe import records
 from mlpipe.apps import AppIndex
-from mlpipe.cache import CacheEntry, LocalCache, remove_tree
+from mlpipe.cache import CacheEntry, LocalCache, ScratchPool
 from mlpipe.command import build_argv, render_param
 from mlpipe.digests import DigestCache
 from mlpipe.errors import FetchError, JobFailed, MlpipeError, Problem, SpecError, UserError
@@ -33,7 +33,7 @@ from mlpipe.plan import Plan, PlannedJob
 from mlpipe.settings import Settings
 from mlpipe.sources import Fetched, SourceContext, Sources
 from mlpipe.spec import ModuleSpec, Ref
-from mlpipe.uri import Uri
+from mlpipe.uri import Uri, redact
 
 RAN, CACHED, PULLED, FAILED, SKIPPED = "ran", "cached", "pulled", "failed", "skipped"
 
@@ -115,12 +115,16 @@ class Builder:
         self.mirror = mirror
         self.echo = echo
         self.cache = LocalCache(settings.data_dir, settings.scratch_dir)
+        self.scratch = ScratchPool(self.cache)  # `close()` it when the run ends
         self.digests = DigestCache(settings.state_dir / "md5.sqlite")
         self.sources = Sources(SourceContext(settings, apps, self.digests, progress))
         self.results: dict[str, JobResult] = {}
         self.errors: list[str] = []  # failures outside jobs (a download, a transfer)
         self.on_event: Callable[[str, str], None] = lambda name, event: None
         self._identities: dict[str, Identity] = {}
+        # (job, fetch) -> (generation, reasons): not resolvable until some job or fetch finishes
+        self._unresolved: dict[tuple[str, bool], tuple[int, list[str]]] = {}
+        self._generation = 0  # bumped whenever a job or a fetch finishes (the cache may have changed)
         self._source_md5: dict[str, str] = {}
         self._active = 0
         self._idle = threading.Condition()
@@ -147,6 +151,8 @@ class Builder:
 
     def fetch(self, uri: Uri, ref: Ref | None = None) -> Fetched:
         fetched = self.sources.fetch(uri)
+        with self._idle:
+            self._generation += 1
         if ref is not None:
             _check_pin(ref, fetched)
         return fetched
@@ -159,12 +165,18 @@ class Builder:
             if fetch:
                 return self.fetch(uri, ref).fingerprint
             probe = self.sources.probe(uri)
+            if probe.fingerprint is None and not probe.version:  # a server that tells no version
+                raise Unresolved([f"input {input_name} may have changed ({ref.value}: no version to compare,"
+                                  " downloaded again by every run)"])
             if probe.fingerprint is None:
-                version = probe.version or "unknown"
-                raise Unresolved([f"input {input_name} changed ({ref.value}: new version {version})"])
+                raise Unresolved([f"input {input_name} changed ({ref.value}: new version {probe.version})"])
             return probe.fingerprint
         producer, output = self.plan.producers[ref.value]
-        upstream = self.identity(producer, fetch=fetch)
+        try:
+            upstream = self.identity(producer, fetch=fetch)
+        except Unresolved as exc:  # the producer's changed inputs are its reasons; ours is the producer
+            reasons = [r if r.startswith("upstream ") else f"upstream {producer} stale" for r in exc.reasons]
+            raise Unresolved(list(dict.fromkeys(reasons))) from None
         md5 = self.cache.content_md5(upstream.outputs[output])
         if md5 is None:
             raise Unresolved([f"upstream {producer} stale"])
@@ -174,6 +186,13 @@ class Builder:
         """The job's hashes from the current inputs; Unresolved while an upstream must run first."""
         if name in self._identities:
             return self._identities[name]
+        # NOTE: remembering "not yet" too keeps this linear and shallow: without it, every job of a
+        # chain whose head must run re-resolved the whole chain above it, recursively (quadratic
+        # time, and a RecursionError for chains longer than ~300 jobs).
+        generation = self._generation
+        known = self._unresolved.get((name, fetch))
+        if known is not None and known[0] == generation:
+            raise Unresolved(known[1])
         job = self.plan.jobs[name]
         fingerprints: dict[str, str | list[str]] = {}
         reasons: list[str] = []
@@ -185,6 +204,7 @@ class Builder:
                 continue
             fingerprints[input_name] = found if binding.is_list else found[0]
         if reasons:
+            self._unresolved[(name, fetch)] = (generation, reasons)
             raise Unresolved(reasons)
         source = self.source_md5(job.module)
         key = module_key(job.module.module_id, source, job.module.version)
@@ -223,6 +243,8 @@ class Builder:
             return False  # `run` reports the error properly
         if saved.get("job_hash") != identity.job_hash or not self.is_cached(identity):
             return False
+        if saved.get("exports", {}) != self.plan.jobs[name].exports():
+            return False  # an export target was added or changed: `run` exports the cached outputs
         self._finish(name, identity, CACHED, 0.0)
         return True
 
@@ -240,6 +262,7 @@ class Builder:
         finally:
             with self._idle:
                 self._active -= 1
+                self._generation += 1
                 self._idle.notify_all()
 
     def _run(self, name: str, started: float) -> dict[str, Any]:
@@ -260,14 +283,14 @@ class Builder:
                 result = RAN
         self._export(job, identity)
         self._finish(name, identity, result, time.time() - started)
-        return identity.manifest()
+        return {**identity.manifest(), "exports": job.exports()}
 
     def _finish(self, name: str, identity: Identity, result: str, duration: float) -> None:
         outputs = {out: self.cache.path_str(h) for out, h in identity.outputs.items()}
         self.results[name] = JobResult(name, identity.job_hash, result, round(duration, 3), outputs)
 
     def _execute(self, job: PlannedJob, identity: Identity, started: float) -> None:
-        scratch = self.cache.new_scratch(f"job-{identity.job_hash[:12]}-")
+        scratch = self.scratch.take(f"job-{identity.job_hash[:12]}-")
         record = records.JobRecord(
             identity.job_hash, self.plan.pipe_id, job.name, job.module.module_id, dict(job.params),
             dict(identity.inputs), dict(identity.outputs), started=started,
@@ -299,7 +322,7 @@ class Builder:
             if self.mirror is not None:
                 self.mirror.push(entries, record)
         finally:
-            remove_tree(scratch)
+            self.scratch.give_back(scratch)  # removed unless left exactly as it was given
 
     def _spawn(self, job: PlannedJob, identity: Identity, scratch: Path, argv: list[str],
                record: records.JobRecord) -> int:
@@ -325,7 +348,7 @@ class Builder:
         for name, binding in job.inputs.items():
             values[name] = [self._input_arg(job, name, ref) for ref in binding.refs]
         out_dir = scratch / "outputs"
-        out_dir.mkdir()
+        out_dir.mkdir(exist_ok=True)  # ScratchPool.take makes it
         produced = {name: out_dir / name for name in job.outputs}
         values.update({name: [str(path)] for name, path in produced.items()})
         for name, spec in job.module.params.items():
@@ -336,8 +359,8 @@ class Builder:
         return build_argv(job.module.cmd, values, optional=left_out, python=sys.executable), produced
 
     def _ref_origin(self, ref: Ref) -> str:
-        if ref.is_uri:
-            return ref.value
+        if ref.is_uri:  # records are listed, shown and pushed to the mirror: no `user:password@`
+            return redact(ref.value)
         producer, output = self.plan.producers[ref.value]
         return "data:" + self.identity(producer).outputs[output]
 
@@ -371,10 +394,14 @@ class Builder:
             try:
                 identity = self.identity(name, fetch=False)
             except Unresolved as exc:
-                statuses[name] = JobStatus(name, None, "stale", "run", exc.reasons)
+                reasons = exc.reasons if saved(name) else _never_run(exc.reasons)
+                statuses[name] = JobStatus(name, None, "stale", "run", reasons)
                 continue
             if self.is_cached(identity) and not self.force:
-                statuses[name] = JobStatus(name, identity.job_hash, "up-to-date", "none", [])
+                exports = job.exports()
+                new = [f"export {out} to {uri}" for out, uri in exports.items()
+                       if saved(name).get("exports", {}).get(out) != uri]
+                statuses[name] = JobStatus(name, identity.job_hash, "up-to-date", "none", new)
                 continue
             reasons = ["forced"] if self.force else _diff(saved(name), identity)
             reasons += [f"upstream {u} stale" for u in stale_upstream]
@@ -382,6 +409,11 @@ class Builder:
             action = "pull" if not self.force and self.mirror is not None and self.mirror.has(hashes) else "run"
             statuses[name] = JobStatus(name, identity.job_hash, "stale", action, reasons)
         return list(statuses.values())
+
+
+def _never_run(reasons: list[str]) -> list[str]:
+    """A job this pipe never ran has no past input to have changed: say so instead."""
+    return list(dict.fromkeys("never run" if r.startswith("input ") else r for r in reasons))
 
 
 def _diff(saved: Mapping[str, Any], identity: Identity) -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import json
+import os
 import sqlite3
 import sys
 import threading
@@ -58,7 +59,7 @@ from doit.exceptions import TaskFailed, UnmetDependency  # noqa: E402
 from doit.runner import MThreadRunner, Runner  # noqa: E402
 from doit.task import Stream, dict_to_task  # noqa: E402
 
-from mlpipe.build import SKIPPED, Builder, JobResult, Unresolved  # noqa: E402
+from mlpipe.build import FAILED, SKIPPED, Builder, JobResult, Unresolved  # noqa: E402
 from mlpipe.errors import MlpipeError  # noqa: E402
 from mlpipe.hashing import md5_text  # noqa: E402
 from mlpipe.settings import Settings  # noqa: E402
@@ -103,6 +104,11 @@ class DurableSqliteDB(SqliteDB):
 
 def saved_manifests(path: Path) -> dict[str, dict[str, Any]]:
     """Each task's last saved manifest, read without writing anything (for --dry-run)."""
+    return {task_id: row.get("_values_:") or {} for task_id, row in _saved_rows(path).items()}
+
+
+def _saved_rows(path: Path) -> dict[str, dict[str, Any]]:
+    """Each task's whole saved record in the pipe's doit DB, read-only; {} when unreadable."""
     if not path.exists():
         return {}
     try:
@@ -110,7 +116,7 @@ def saved_manifests(path: Path) -> dict[str, dict[str, Any]]:
             rows = db.execute("select task_id, task_data from doit").fetchall()
     except sqlite3.Error:
         return {}
-    return {task_id: json.loads(data).get("_values_:") or {} for task_id, data in rows}
+    return {task_id: json.loads(data) for task_id, data in rows}
 
 
 def fetch_task_name(uri: str) -> str:
@@ -238,10 +244,18 @@ class ProgressReporter:
             message = fail.get_msg().strip() if hasattr(fail, "get_msg") else str(fail)
             self.builder.errors.append(message)
             self.write(f"error: {message}")
+            self._fail_readers(name, message)
             return
-        if isinstance(fail, UnmetDependency):
+        if isinstance(fail, UnmetDependency) and name not in self.builder.results:
             self.builder.results[name] = JobResult(name, None, SKIPPED, error="an upstream job failed")
         self._end(name)
+
+    def _fail_readers(self, fetch_task: str, message: str) -> None:
+        """An input that cannot be fetched fails the jobs that read it (their report says why)."""
+        uri = next((u for u in self.builder.plan.uris if fetch_task_name(u) == fetch_task), None)
+        for name, job in self.builder.plan.jobs.items():
+            if any(ref.value == uri for binding in job.inputs.values() for ref in binding.refs):
+                self.builder.results.setdefault(name, JobResult(name, None, FAILED, error=message))
 
     def cleanup_error(self, exception: Any) -> None:
         self.write(f"error: {exception}")
@@ -250,8 +264,36 @@ class ProgressReporter:
         self.write(f"error: {msg}")
 
 
+def _nothing_to_do(builder: Builder) -> bool:
+    """True when doit would find every task up to date: then `run_tasks` need not build them.
+
+    The same checks doit's `get_status` makes for these tasks, read-only: every fetch task's
+    probe, then for every job its DB record (no `ignore:`, same checker, no file deps),
+    `Builder.check` against its saved manifest, and its targets on disk. A no-op run of a
+    5,000-job pipe so skips building 5,000 doit tasks. On the first stale task, the results
+    recorded so far are dropped and doit decides everything, as before.
+    """
+    if builder.force:
+        return False
+    if not all(_fetch_uptodate(builder, uri) for uri in builder.plan.uris):
+        return False
+    rows = _saved_rows(db_path(builder.settings, builder.plan.pipe_id))
+    for name in builder.plan.jobs:
+        row = rows.get(name)
+        uptodate = (row is not None and "ignore:" not in row and row.get("checker:") in (None, "MD5Checker")
+                    and not row.get("deps:") and all(map(os.path.exists, _known_targets(builder, name)))
+                    and builder.check(name, row.get("_values_:") or {}))
+        if not uptodate:
+            builder.results.clear()  # doit reports every job itself
+            return False
+    return True
+
+
 def run_tasks(builder: Builder, *, jobs: int, keep_going: bool, stream: IO[str] | None = None) -> None:
     """Run the plan's tasks through doit; results land in `builder.results`."""
+    if _nothing_to_do(builder):
+        builder.digests.save()
+        return
     control = TaskControl([dict_to_task(d) for d in task_dicts(builder)])
     control.process(None)
     dep = Dependency(DurableSqliteDB, str(db_path(builder.settings, builder.plan.pipe_id)), checker_cls=MD5Checker)
@@ -264,6 +306,7 @@ def run_tasks(builder: Builder, *, jobs: int, keep_going: bool, stream: IO[str] 
         runner.run_all(control.task_dispatcher())
     finally:
         builder.digests.save()
+        builder.scratch.close()
     for name in builder.plan.jobs:  # jobs never reached after a failure without --keep-going
         builder.results.setdefault(name, JobResult(name, None, SKIPPED, error="not started after a failure"))
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 _CHUNK = 1 << 20
+_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(v, sort_keys=True), minus building an encoder per call
 
 
 def md5_text(text: str) -> str:
@@ -60,7 +61,7 @@ def input_list(fingerprints: Mapping[str, str | list[str]]) -> str:
 
 
 def param_list(params: Mapping[str, Any]) -> str:
-    return ",".join(f"{name}={json.dumps(params[name], sort_keys=True)}" for name in sorted(params))
+    return ",".join(f"{name}={_JSON.encode(params[name])}" for name in sorted(params))
 
 
 def compute_job_hash(key: str, fingerprints: Mapping[str, str | list[str]], params: Mapping[str, Any]) -> str:

@@ -126,7 +126,8 @@ def _check_job(
         for ref in binding.refs:
             where = f"{INPUT}.{name}"
             if ref.is_uri:
-                _parse(ref.value, pipe_file, job.name, where, problems, uris)
+                if ref.value not in uris:  # each distinct URI is parsed once (a shared input: by every job)
+                    _parse(ref.value, pipe_file, job.name, where, problems, uris)
             elif ref.value not in producers:
                 problems.append(Problem(pipe_file, f"unknown data name '{ref.value}'{_hint(ref.value, producers)}"
                                         " (not an output of any job, and not a URI)", job.name, where))

@@ -20,13 +20,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from mlpipe.cache import write_json_atomic
 from mlpipe.errors import UsageError
 
 RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
-STATUSES = (RUNNING, SUCCEEDED, FAILED)
 HOST = socket.gethostname()
 INDEX_NAME, INDEX_LOCK_NAME = "index.jsonl", "index.lock"
 MIN_PREFIX = 6
@@ -69,9 +68,8 @@ def log_paths(jobs_dir: Path, job_id: str) -> tuple[Path, Path]:
     return folder / "stdout.log", folder / "stderr.log"
 
 
-@dataclass(slots=True)
-class JobSummary:
-    """What listings need from a record: one line of `jobs/index.jsonl`."""
+class JobSummary(NamedTuple):
+    """What listings need from a record: one line of `jobs/index.jsonl` (a tuple: 10,000 build fast)."""
 
     job_id: str
     pipe: str
@@ -83,7 +81,7 @@ class JobSummary:
     exit_code: int | None = None
     host: str = HOST
     pid: int | None = None
-    outputs: dict[str, str] = field(default_factory=dict)  # output name -> data hash
+    outputs: dict[str, str] = {}  # output name -> data hash (a shared default: never mutate it)
 
     @property
     def duration_s(self) -> float | None:
@@ -93,11 +91,10 @@ class JobSummary:
 
     @classmethod
     def of(cls, record: JobRecord) -> JobSummary:
-        return cls(*(getattr(record, name) for name in _FIELD_NAMES))
+        return cls(*(getattr(record, name) for name in cls._fields))
 
 
-_FIELD_NAMES = tuple(f.name for f in fields(JobSummary))
-_NFIELDS, _MIN_ROW = len(_FIELD_NAMES), 5  # rows from a newer version may carry more fields
+_NFIELDS, _MIN_ROW = len(JobSummary._fields), 5  # rows from a newer version may carry more fields
 COMPACT_SLACK = 1000
 
 
@@ -128,7 +125,7 @@ def read_record(jobs_dir: Path, job_id: str) -> JobRecord | None:
 def job_ids(jobs_dir: Path) -> set[str]:
     """Every job id with a record folder (one directory listing)."""
     try:
-        return {name for name in os.listdir(jobs_dir) if _JOB_ID.match(name)}
+        return {name for name in os.listdir(jobs_dir) if len(name) == 32 and _JOB_ID.match(name)}
     except FileNotFoundError:
         return set()
 
@@ -182,7 +179,7 @@ def _rewrite_index(jobs_dir: Path) -> None:
 
 def _index_line(summary: JobSummary) -> str:
     """A JSON array in field order: half the size of an object, and twice as fast to parse."""
-    return json.dumps([getattr(summary, name) for name in _FIELD_NAMES], separators=(",", ":")) + "\n"
+    return json.dumps(list(summary), separators=(",", ":")) + "\n"
 
 
 def _read_index(jobs_dir: Path) -> list[list[Any]]:

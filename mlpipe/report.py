@@ -1,4 +1,4 @@
-"""Rendering for the terminal (tabulate) and for `--json` (stdout only)."""
+"""Rendering for the terminal (tables, tabulate's "simple" format) and for `--json` (stdout only)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,68 @@ def print_json(data: Any) -> None:
 
 
 def print_table(rows: Iterable[Sequence[Any]], headers: Sequence[str]) -> None:
-    from tabulate import tabulate
-
     rows = list(rows)
     if not rows:
         print("(none)")
         return
-    print(tabulate(rows, headers=list(headers), tablefmt="simple"))
+    print(render_table(rows, headers))
+
+
+def render_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
+    """`tabulate(rows, headers, tablefmt="simple")`, drawn directly when every cell is plain.
+
+    tabulate spends ~0.1 ms per row (a 5,000-job dry-run: most of its time) and its import
+    costs more than the rest of `ml listpipe`. Plain cells are drawn here to the same text:
+    one-line, printable, unpadded ASCII strings that do not look like numbers (left-aligned),
+    and columns of ints (right-aligned). Anything else goes to tabulate.
+    """
+    fast = _simple_table(rows, headers)
+    if fast is not None:
+        return fast
+    from tabulate import tabulate
+
+    return tabulate(rows, headers=list(headers), tablefmt="simple")
+
+
+_NUMBER_START = frozenset("0123456789+-.iInN")  # float() accepts "inf", "nan", "+1", ".5", ...
+
+
+def _is_plain(cell: Any) -> bool:
+    if type(cell) is not str or not cell.isascii() or not cell.isprintable() or cell != cell.strip():
+        return False
+    if cell[:1] in _NUMBER_START:
+        try:
+            float(cell.replace(",", ""))  # tabulate also reads "1,000" as a number
+        except ValueError:
+            return True
+        return False
+    return True
+
+
+def _simple_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str | None:
+    width = len(headers)
+    if not rows or not all(_is_plain(h) for h in headers) or any(len(r) != width for r in rows):
+        return None
+    right = []  # per column: ints, right-aligned
+    for i in range(width):
+        column = [r[i] for r in rows]
+        if all(type(c) is int for c in column):
+            right.append(True)
+        elif all(map(_is_plain, column)):
+            right.append(False)
+        else:
+            return None
+    cells = [[str(c) for c in r] for r in rows]
+    widths = [len(h) + 2 for h in headers]  # tabulate pads headers by 2
+    for row in cells:
+        for i, cell in enumerate(row):
+            if len(cell) > widths[i]:
+                widths[i] = len(cell)
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right, strict=True)).rstrip()
+
+    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, cells)])
 
 
 def short(job_id: str | None) -> str:

@@ -11,13 +11,12 @@ an unchanged job gets the same job hash it had in its pipe.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from mlpipe import records
 from mlpipe.apps import AppIndex
-from mlpipe.errors import BusyError, SpecError, UsageError, UserError
+from mlpipe.errors import SpecError, UsageError, UserError
 from mlpipe.loader import load_module
 from mlpipe.lock import hold_lock, lock_path
 from mlpipe.plan import Plan, make_plan
@@ -110,14 +109,10 @@ def describe_change(record: records.JobRecord, identity: Identity) -> str | None
     return f"note: job '{record.job}' is a new job now ({reason}): job id {identity.job_hash[:12]}"
 
 
-@contextmanager
-def hold_pipe_lock(settings: Settings, pipe_id: str) -> Iterator[None]:
-    """The pipe's run lock (the one `ml runpipe` takes): wait for a running pipe, saying so."""
-    path = lock_path(settings.locks_dir, "pipe", pipe_id)
-    with ExitStack() as stack:
-        try:
-            stack.enter_context(hold_lock(path, wait=False))
-        except BusyError:
-            print(f"waiting for the running {pipe_id} to finish ...", file=sys.stderr)
-            stack.enter_context(hold_lock(path, wait=True))
-        yield
+def hold_pipe_lock(settings: Settings, pipe_id: str) -> AbstractContextManager[None]:
+    """The pipe's run lock (the one `ml runpipe` takes); says so when it waits for a running pipe."""
+
+    def say_waiting() -> None:
+        print(f"waiting for the running {pipe_id} to finish ...", file=sys.stderr)
+
+    return hold_lock(lock_path(settings.locks_dir, "pipe", pipe_id), on_wait=say_waiting)

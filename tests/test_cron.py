@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from mlpipe.commands import cron
 from mlpipe.commands.cron import ml_command
 
 CHAIN = "toy/pipe/chain.yaml"
@@ -25,7 +26,8 @@ def run_like_cron(line: str, home: Path, toy_log: Path) -> subprocess.CompletedP
     """What cron does with a crontab line: `\\%` becomes `%`, the command goes to /bin/sh."""
     command = line.split(None, 1)[1] if line.startswith("@") else line.split(None, 5)[5]
     env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "SHELL": "/bin/sh", "TOY_LOG": str(toy_log)}
-    return subprocess.run(["/bin/sh", "-c", command.replace("\\%", "%")], env=env, capture_output=True,
+    home.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["/bin/sh", "-c", command.replace("\\%", "%")], env=env, cwd=home, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -83,13 +85,23 @@ def test_bad_pipe_or_schedule_exits_2(env, ml, toy, args, message):
     assert result.code == 2 and message in result.err and result.out == ""
 
 
-def test_without_an_ml_script_the_line_uses_python_m_mlpipe(tmp_path, monkeypatch):
+def test_the_ml_script_next_to_python_is_preferred(tmp_path, monkeypatch):
     python = tmp_path / "bin" / "python3"
     python.parent.mkdir()
     python.symlink_to(sys.executable)
     monkeypatch.setattr(sys, "executable", str(python))
-    assert ml_command() == [str(python), "-m", "mlpipe"]
+    assert ml_command() == [str(python), "-P", "-m", "mlpipe"]
     script = python.parent / "ml"
     script.write_text("#!/bin/sh\n")
     os.chmod(script, 0o755)
     assert ml_command() == [str(script)]
+
+
+def test_without_an_ml_script_python_m_mlpipe_runs_from_home(env, ml, toy, tmp_path, monkeypatch):
+    monkeypatch.setattr(cron.os, "access", lambda path, mode: False)  # as if no `ml` script were installed
+    line = cron_line(ml, CHAIN)
+    assert f"{sys.executable} -P -m mlpipe runpipe" in line
+    (tmp_path / "user" / "mlpipe" / "cache").mkdir(parents=True)  # cron starts in $HOME, by the default home
+    result = run_like_cron(line, tmp_path / "user", env.log)
+    assert result.returncode == 0, (env.home / "logs" / "toy__pipe__chain.log").read_text()
+    assert env.executed() == ["a", "b", "c"]

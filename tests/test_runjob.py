@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
+from conftest import write_tree
 
 from mlpipe import records
 from mlpipe.cache import LocalCache
+from mlpipe.errors import UriError
+from mlpipe.lock import lock_path
+from mlpipe.uri import parse_uri
 
 CHAIN = "toy/pipe/chain.yaml"
 
@@ -126,3 +134,43 @@ def test_unknown_module_is_a_clear_error(env, ml, toy):
     result = ml("runjob", "--job_id", jobs["a"]["job_id"][:8])
     assert result.code == 2
     assert "unknown module 'toy/module/step'" in result.err
+
+
+def test_list_input_mixing_data_names_and_uris_gets_the_same_job_id(env, ml, toy):
+    write_tree(toy, {"pipe/mix.yaml": """
+        jobs:
+          a: {module: toy/module/step, input: {inputs: file://toy/data/seed.txt}, output: {output: a_out},
+              parameters: {name: a}}
+          m: {module: toy/module/step, input: {inputs: [a_out, file://toy/data/seed.txt]}, output: {output: m_out},
+              parameters: {name: m}}
+        """})
+    report = json.loads(ml("runpipe", "toy/pipe/mix.yaml", "--json").out)
+    merged = report["jobs"][-1]
+    env.reset_log()
+    result = ml("runjob", "--job_id", merged["job_id"], "--force", "--json")
+    assert result.code == 0, result.err
+    [job] = json.loads(result.out)["jobs"]
+    assert job["job_id"] == merged["job_id"] and env.executed() == ["m"]
+    assert Path(job["outputs"]["output"]).read_text() == "seed\na \nseed\nm \n"
+
+
+@pytest.mark.parametrize("raw, ok", [("cache://" + "0a" * 16, True), ("cache://0A" + "0" * 30, False),
+                                     ("cache://abc", False), ("cache://" + "0" * 32 + "/x", False)])
+def test_cache_uri_names_one_data_hash(raw, ok):
+    if ok:
+        assert parse_uri(raw).root == raw.removeprefix("cache://")
+    else:
+        with pytest.raises(UriError, match="expected cache://DATA_HASH"):
+            parse_uri(raw)
+
+
+def test_waits_while_its_pipe_runs(env, ml, toy):
+    jobs = run_chain(ml)
+    lock = lock_path(env.home / "locks", "pipe", CHAIN)
+    fd = os.open(lock, os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as a running `ml runpipe` holds it
+    threading.Timer(0.5, os.close, [fd]).start()
+    started = time.monotonic()
+    result = ml("runjob", "--job_id", jobs["a"]["job_id"][:8])
+    assert result.code == 0 and time.monotonic() - started >= 0.4
+    assert f"waiting for the running {CHAIN} to finish" in result.err

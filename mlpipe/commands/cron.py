@@ -64,12 +64,14 @@ def check_schedule(expr: str) -> str:
 
 
 def ml_command() -> list[str]:
-    """The absolute command for `ml`: the `ml` script next to this Python, or `python -m mlpipe`."""
+    """The absolute command for `ml`: the `ml` script next to this Python, or `python -P -m mlpipe`."""
     python = Path(sys.executable).absolute()  # not resolved: a venv's python is a symlink to keep
     script = python.parent / "ml"
     if script.is_file() and os.access(script, os.X_OK):
         return [str(script)]
-    return [str(python), "-m", "mlpipe"]
+    # NOTE: -P keeps cron's working directory ($HOME) off sys.path, where the default home folder
+    # ~/mlpipe would otherwise shadow the package (as a namespace package) in editable installs.
+    return [str(python), "-P", "-m", "mlpipe"]
 
 
 def _pipe_arg(settings: Settings, pipe_id: str, path: Path) -> str:

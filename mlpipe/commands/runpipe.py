@@ -128,7 +128,7 @@ def _run(builder: Builder, args: argparse.Namespace, jobs: int) -> int:
 
 
 def _print_summary(builder: Builder, results: list) -> None:
-    from tabulate import tabulate
+    from mlpipe.report import render_table
 
     consumed = {ref.value for job in builder.plan.jobs.values() for b in job.inputs.values() for ref in b.refs}
     rows = []
@@ -137,7 +137,7 @@ def _print_summary(builder: Builder, results: list) -> None:
         final = [f"{out}: {r.outputs[out]}" for out, value in job.outputs.items()
                  if out in r.outputs and value not in consumed]
         rows.append([r.name, r.result, f"{r.duration_s:.2f}s", "\n".join(final)])
-    print(tabulate(rows, headers=["job", "result", "time", "final outputs"]), file=sys.stderr)
+    print(render_table(rows, ["job", "result", "time", "final outputs"]), file=sys.stderr)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

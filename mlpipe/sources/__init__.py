@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from mlpipe.errors import UriError
+from mlpipe.errors import MlpipeError, UriError
 from mlpipe.uri import Uri
 
 if TYPE_CHECKING:
     from mlpipe.apps import AppIndex
     from mlpipe.digests import DigestCache
     from mlpipe.settings import Settings
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class Sources:
         self._instances: dict[str, Source] = {}
         self._probes: dict[str, Probe] = {}
         self._fetched: dict[str, Fetched] = {}
+        self._failures: dict[str, MlpipeError] = {}
         self._lock = threading.Lock()
 
     def _source(self, uri: Uri) -> Source:
@@ -107,21 +111,36 @@ class Sources:
 
     def probe(self, uri: Uri) -> Probe:
         if uri.raw not in self._probes:
+            self._raise_failure(uri)
             if uri.raw in self._fetched:
                 got = self._fetched[uri.raw]
                 self._probes[uri.raw] = Probe(got.version, got.fingerprint, got.path)
             else:
-                self._probes[uri.raw] = self._source(uri).probe(uri)
+                self._probes[uri.raw] = self._remembering(uri, lambda: self._source(uri).probe(uri))
         return self._probes[uri.raw]
 
     def fetch(self, uri: Uri) -> Fetched:
         if uri.raw not in self._fetched:
+            self._raise_failure(uri)
             probe = self._probes.get(uri.raw)
             if probe is not None and probe.fingerprint is not None and probe.path is not None:
                 self._fetched[uri.raw] = Fetched(probe.path, probe.fingerprint, probe.version)
             else:
-                self._fetched[uri.raw] = self._source(uri).fetch(uri)
+                self._fetched[uri.raw] = self._remembering(uri, lambda: self._source(uri).fetch(uri))
         return self._fetched[uri.raw]
+
+    def _remembering(self, uri: Uri, call: Callable[[], T]) -> T:
+        """`call()`; a failure is remembered, so the run asks a failing server once, not per check."""
+        try:
+            return call()
+        except MlpipeError as exc:
+            self._failures[uri.raw] = exc
+            raise
+
+    def _raise_failure(self, uri: Uri) -> None:
+        failure = self._failures.get(uri.raw)
+        if failure is not None:
+            raise failure
 
     def export(self, uri: Uri, path: Path, fingerprint: str) -> bool:
         source = self._source(uri)

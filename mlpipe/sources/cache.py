@@ -21,7 +21,7 @@ class CacheSource:
 
     def probe(self, uri: Uri) -> Probe:
         entry = self.cache.get(uri.root)
-        return Probe(entry.md5, entry.md5) if entry else Probe("missing", None)
+        return Probe(entry.md5, entry.md5, entry.path) if entry else Probe("missing", None)
 
     def fetch(self, uri: Uri) -> Fetched:
         entry = self.cache.get(uri.root) or self._pull(uri)

@@ -1,12 +1,13 @@
 """`http://` and `https://` inputs: one HEAD for the version, a streamed download into the download cache.
 
     probe   HEAD (GET headers only when HEAD is refused) -> version from ETag, else Last-Modified
-            and Content-Length; the md5 is known when the download cache holds that version
+            (with Content-Length); the md5 is known when the download cache holds that version
     fetch   probe; reuse the cached copy of that version, else stream the body into the cache
 
-A server that sends none of these headers has version "": every fetch downloads again and the
-content md5 alone tells whether anything changed. The bytes are stored exactly as served (no
-decompression, no unpacking). Every `requests`/`urllib3` exception becomes a `FetchError`.
+A server that sends neither ETag nor Last-Modified has version "": every fetch downloads again
+and the content md5 alone tells whether anything changed (Content-Length alone is no version: a
+dynamic endpoint's body changes without changing its length). The bytes are stored exactly as
+served (no decompression, no unpacking). Every `requests`/`urllib3` exception becomes a `FetchError`.
 """
 
 from __future__ import annotations
@@ -45,9 +46,11 @@ class _Transient(Exception):
 
 
 def version_of(headers: Mapping[str, str]) -> str:
-    """A stable version string: the ETag, else Last-Modified and Content-Length; "" when none is sent."""
+    """A stable version string: the ETag, else Last-Modified and Content-Length; "" without either."""
     if headers.get("ETag"):
         return f"etag:{headers['ETag']}"
+    if not headers.get("Last-Modified"):
+        return ""
     parts = [f"{key}:{headers[name]}" for key, name in (("lm", "Last-Modified"), ("len", "Content-Length"))
              if headers.get(name)]
     return ";".join(parts)

@@ -74,8 +74,21 @@ class S3Source:
             raise UriError(f"{uri}: names a bucket, not an object (end it with '/' for every object in it)")
         info = s3.head(self.client, uri.root, uri.path)
         if info is None:
-            raise FetchError(f"{uri}: no such key")
+            raise self._missing(uri)
         return Remote(f"{info.etag}:{info.size}", {"": info})
+
+    def _missing(self, uri: Uri) -> FetchError:
+        """HEAD's 404 has no body to say whether the key or the bucket is missing; one more request does."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            self.client.head_bucket(Bucket=uri.root)
+        except ClientError as exc:
+            if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+                return FetchError(f"{uri}: no such bucket at {s3.describe_endpoint(self.client)}")
+        except BotoCoreError:
+            pass  # cannot tell: the key is what was asked for
+        return FetchError(f"{uri}: no such key")
 
     def _list(self, uri: Uri) -> Remote:
         objects = {}
