@@ -422,3 +422,16 @@ def test_two_pipes_sharing_a_job_run_at_once_and_execute_it_once(env, toy):
     assert sorted(env.executed()) == ["one", "shared", "two"]
     shared_results = sorted(results(json.loads(out))["shared"] for out, _err in outs)
     assert shared_results == ["cached", "ran"]
+
+
+def test_editing_a_file_listed_in_source_reruns_the_module(env, ml, toy):
+    yaml_path = toy / "module" / "step.yaml"
+    yaml_path.write_text(yaml_path.read_text() + "source: [lib/*.py]\n")
+    write_tree(toy, {"lib/helpers.py": "X = 1\n"})
+    ml("runpipe", CHAIN)
+    env.reset_log()
+    (toy / "lib" / "helpers.py").write_text("X = 2\n")
+    dry = json.loads(ml("runpipe", CHAIN, "-n", "--json").out)
+    assert dry["jobs"][0]["reasons"] == ["module source changed"]
+    run_json(ml, CHAIN)
+    assert env.executed() == ["a", "b", "c"]

@@ -1,0 +1,1 @@
+"""Code shared by the text_classification modules (listed in their `source:`)."""
