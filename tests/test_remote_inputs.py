@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -182,13 +182,52 @@ def test_http_input_is_downloaded_once_and_a_new_etag_reruns_its_readers(env, ml
                      lambda: gets(httpserver), lambda: len(httpserver.log), first="http v1\n", second="http v2\n")
 
 
+def test_http_server_without_version_headers_is_downloaded_each_run_and_compared_by_md5(
+    env, ml, toy, httpserver: HTTPServer
+):
+    body = [b"no validators\n"]
+    # a streamed body: no ETag, no Last-Modified, no Content-Length
+    httpserver.expect_request("/data.tsv").respond_with_handler(lambda _req: Response(iter(list(body))))
+    uri = httpserver.url_for("/data.tsv")
+    reader_pipe(toy, uri)
+    assert ml("runpipe", PIPE).code == 0
+    env.reset_log()
+
+    dry = json.loads(ml("runpipe", PIPE, "--dry-run", "--json").out)
+    assert by_name(dry, "reasons")["reader"] == [
+        f"input inputs may have changed ({uri}: no version to compare, downloaded again by every run)"]
+    result = ml("runpipe", PIPE)
+    assert (result.code, env.executed(), gets(httpserver)) == (0, [], 2)  # same md5: nothing reruns
+
+    body[0] = b"new content\n"
+    result, report = run_json(ml)
+    assert (result.code, env.executed()) == (0, ["reader", "after"])
+    assert output_of(report, "reader").startswith("new content\n")
+
+
+def test_http_content_change_of_the_same_length_without_etag_reruns_its_readers(
+    env, ml, toy, httpserver: HTTPServer
+):
+    serve(httpserver, b"day 1\n")  # a dynamic endpoint: Content-Length, but no ETag or Last-Modified
+    uri = httpserver.url_for("/data.tsv")
+    reader_pipe(toy, uri)
+    assert ml("runpipe", PIPE).code == 0
+    env.reset_log()
+
+    serve(httpserver, b"day 2\n")
+    result, report = run_json(ml)
+
+    assert (result.code, env.executed()) == (0, ["reader", "after"])
+    assert output_of(report, "reader").startswith("day 2\n")
+
+
 # -- S3 --------------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def s3(env: Env, s3_env: dict[str, str], s3_server: S3Server, s3_bucket: str) -> Iterator[S3Server]:
+def s3(env: Env, s3_env: dict[str, str], s3_server: S3Server, s3_bucket: str) -> S3Server:
     """The test S3 server, with `env` set up first (it clears AWS_* and MLPIPE_* variables)."""
-    yield s3_server
+    return s3_server
 
 
 class S3Calls(list[tuple[str, str | None]]):
@@ -708,41 +747,3 @@ def test_download_progress_is_drawn_on_a_terminal_only(env, toy, tmp_path: Path,
     assert f"\r{uri}: 100%" in terminal  # (a terminal also shows every "\n" as "\r\n")
     assert gets(httpserver) == 2
 
-
-def test_http_server_without_version_headers_is_downloaded_each_run_and_compared_by_md5(
-    env, ml, toy, httpserver: HTTPServer
-):
-    body = [b"no validators\n"]
-    # a streamed body: no ETag, no Last-Modified, no Content-Length
-    httpserver.expect_request("/data.tsv").respond_with_handler(lambda _req: Response(iter(list(body))))
-    uri = httpserver.url_for("/data.tsv")
-    reader_pipe(toy, uri)
-    assert ml("runpipe", PIPE).code == 0
-    env.reset_log()
-
-    dry = json.loads(ml("runpipe", PIPE, "--dry-run", "--json").out)
-    assert by_name(dry, "reasons")["reader"] == [
-        f"input inputs may have changed ({uri}: no version to compare, downloaded again by every run)"]
-    result = ml("runpipe", PIPE)
-    assert (result.code, env.executed(), gets(httpserver)) == (0, [], 2)  # same md5: nothing reruns
-
-    body[0] = b"new content\n"
-    result, report = run_json(ml)
-    assert (result.code, env.executed()) == (0, ["reader", "after"])
-    assert output_of(report, "reader").startswith("new content\n")
-
-
-def test_http_content_change_of_the_same_length_without_etag_reruns_its_readers(
-    env, ml, toy, httpserver: HTTPServer
-):
-    serve(httpserver, b"day 1\n")  # a dynamic endpoint: Content-Length, but no ETag or Last-Modified
-    uri = httpserver.url_for("/data.tsv")
-    reader_pipe(toy, uri)
-    assert ml("runpipe", PIPE).code == 0
-    env.reset_log()
-
-    serve(httpserver, b"day 2\n")
-    result, report = run_json(ml)
-
-    assert (result.code, env.executed()) == (0, ["reader", "after"])
-    assert output_of(report, "reader").startswith("day 2\n")
