@@ -26,7 +26,7 @@ from mlpipe.apps import AppIndex
 from mlpipe.cache import CacheEntry, LocalCache, ScratchPool
 from mlpipe.command import build_argv, render_param
 from mlpipe.digests import DigestCache
-from mlpipe.errors import FetchError, JobFailed, MlpipeError, Problem, SpecError, UserError
+from mlpipe.errors import FetchError, JobFailed, MlpipeError, Problem, RunError, SpecError, UserError
 from mlpipe.hashing import compute_hashes, md5_file, md5_manifest, md5_text, module_key, walk_files
 from mlpipe.lock import hold_lock, lock_path
 from mlpipe.plan import Plan, PlannedJob
@@ -164,7 +164,10 @@ class Builder:
             uri = self.plan.uris[ref.value]
             if fetch:
                 return self.fetch(uri, ref).fingerprint
-            probe = self.sources.probe(uri)
+            try:
+                probe = self.sources.probe(uri)
+            except RunError as exc:  # unreachable now: the dry run says so, the real run fails
+                raise Unresolved([f"cannot check input {input_name}: {exc}"]) from None
             if probe.fingerprint is None and not probe.version:  # a server that tells no version
                 raise Unresolved([f"input {input_name} may have changed ({ref.value}: no version to compare,"
                                   " downloaded again by every run)"])

@@ -502,6 +502,10 @@ def test_unreachable_server_fails_the_run(env, ml, toy, monkeypatch: pytest.Monk
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
     error_pipe(toy, uri)
 
+    dry = ml("runpipe", "toy/pipe/remote.yaml", "--dry-run", "--json")
+    assert dry.code == 0, dry.err  # a dry run reports the problem instead of failing
+    reader = json.loads(dry.out)["jobs"][0]
+    assert reader["status"] == "stale" and shown in reader["reasons"][0]
     assert_fetch_failed(ml, env, uri, shown)
 
 
