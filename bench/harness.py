@@ -35,7 +35,8 @@ from bench.measure import BenchError, Run, Stats, run_timed
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
-TOOLS = ("ml", "doit", "make")
+TOOLS = ["ml", "doit", "make"]  # "ml-base" is added by --baseline
+BASE = "ml-base"
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Plan:
     hash_repeats: int = 3
 
 
-FULL = Plan((100, 1000, 5000), {100: 5, 1000: 3, 5000: 1}, {100: 3, 1000: 3, 5000: 0}, {100: 9, 1000: 7, 5000: 5})
+FULL = Plan((100, 1000, 5000), {100: 3, 1000: 2, 5000: 1}, {100: 3, 1000: 1, 5000: 0}, {100: 9, 1000: 7, 5000: 3})
 QUICK = Plan((100,), {100: 1}, {100: 1}, {100: 3}, startup=5, sleep_jobs=6, sleep_repeats=1, hash_mb=128,
              hash_repeats=1)
 
@@ -72,6 +73,7 @@ def _tool(name: str) -> list[str]:
 
 
 _PYCACHE: list[Path] = []  # set by main(): a bytecode cache inside the temp dir
+_BASELINE: list[Path] = []  # --baseline: a folder holding another `mlpipe` package to compare with
 
 
 def base_env() -> dict[str, str]:
@@ -95,9 +97,18 @@ class Runner:
         self.case = case
         self.env = base_env()
         self.ml_env = {**self.env, "MLPIPE_HOME": str(case.home), "MLPIPE_APPS": str(case.apps)}
+        self.base_home = case.root / "home-base"
 
-    def _ml(self, *args: str) -> Run:
-        return run_timed([*_tool("ml"), "runpipe", self.case.pipe_id, *args], env=self.ml_env)
+    def _ml(self, *args: str, tool: str = "ml", own_home: bool = False) -> Run:
+        env = self.ml_env
+        if tool == BASE:
+            # NOTE: the baseline builds in its own home, but checks (no-op, dry-runs) the home `ml`
+            # built: the layout is the same, and a baseline that cannot build a pipe is still measured.
+            env = {**env, "PYTHONPATH": os.pathsep.join([str(_BASELINE[0]), env.get("PYTHONPATH", "")]).rstrip(
+                os.pathsep)}
+            if own_home:
+                env["MLPIPE_HOME"] = str(self.base_home)
+        return run_timed([*_tool("ml"), "runpipe", self.case.pipe_id, *args], env=env)
 
     def _doit(self, *args: str) -> Run:
         return run_timed([*_tool("doit"), "-f", "dodo.py", *args], cwd=self.case.doit_dir, env=self.env)
@@ -108,6 +119,8 @@ class Runner:
     def reset(self, tool: str) -> None:
         if tool == "ml":
             shutil.rmtree(self.case.home, ignore_errors=True)
+        elif tool == BASE:
+            shutil.rmtree(self.base_home, ignore_errors=True)
         elif tool == "doit":
             shutil.rmtree(self.case.doit_dir / "out", ignore_errors=True)
             for db in self.case.doit_dir.glob("doit.sqlite3*"):
@@ -116,23 +129,23 @@ class Runner:
             shutil.rmtree(self.case.make_dir / "out", ignore_errors=True)
 
     def build(self, tool: str, jobs: int) -> Run:
-        if tool == "ml":
-            return self._ml("-j", str(jobs))
+        if tool in ("ml", BASE):
+            return self._ml("-j", str(jobs), tool=tool, own_home=True)
         if tool == "doit":
             return self._doit("run", "-n", str(jobs))
         return self._make("-s", f"-j{jobs}")
 
     def noop(self, tool: str) -> Run:
-        if tool == "ml":
-            run = self._ml()
+        if tool in ("ml", BASE):
+            run = self._ml(tool=tool)
             if "nothing to do" not in run.stderr:
-                raise BenchError(f"ml no-op rerun did something:\n{run.stderr}")
+                raise BenchError(f"{tool} no-op rerun did something:\n{run.stderr}")
             return run
         return self._doit("run") if tool == "doit" else self._make("-s")
 
     def dry_run(self, tool: str) -> Run:
-        if tool == "ml":
-            return self._ml("-n")
+        if tool in ("ml", BASE):
+            return self._ml("-n", tool=tool)
         return self._doit("list", "--all", "--status") if tool == "doit" else self._make("-n")
 
     def check_same_outputs(self) -> None:
@@ -151,13 +164,14 @@ class Measured:
     def __init__(self, shape: str, n: int, rows: list[dict[str, Any]]):
         self.shape, self.n, self.rows = shape, n, rows
         self.failed: dict[str, str] = {}
+        self.built_by_others = {BASE}  # measured on the state `ml` built, whatever its own build did
 
     def repeat(self, measure: str, times: int, step: Callable[[str], Run],
                before: Callable[[str], None] | None = None) -> None:
         runs: dict[str, list[Run]] = {tool: [] for tool in TOOLS}
         for _ in range(times):
             for tool in TOOLS:
-                if tool in self.failed:
+                if tool in self.failed and (before is not None or tool not in self.built_by_others):
                     continue
                 try:
                     if before is not None:
@@ -168,11 +182,13 @@ class Measured:
                     print(f"  {tool} failed: {exc}", file=sys.stderr)
         for tool in TOOLS:
             row = {"shape": self.shape, "n": self.n, "measure": measure, "tool": tool}
-            if tool in self.failed:
-                row["error"] = self.failed[tool]
-            elif runs[tool]:
+            if runs[tool]:
                 row.update(Stats.of(runs[tool]).as_json())
+            elif tool in self.failed:
+                row["error"] = self.failed[tool]
             self.rows.append(row)
+            if before is None and tool in self.built_by_others:
+                self.failed.pop(tool, None)  # its build failed; checks of ml's home still count
 
 
 def bench_case(root: Path, shape: str, n: int, plan: Plan, clock: Clock, rows: list[dict[str, Any]]) -> None:
@@ -185,7 +201,7 @@ def bench_case(root: Path, shape: str, n: int, plan: Plan, clock: Clock, rows: l
         measured.repeat("first run -j2", plan.first_j2[n], lambda t: runner.build(t, 2), before=runner.reset)
     clock.say(f"{label}: first run -j1 x{plan.first[n]}")
     measured.repeat("first run -j1", plan.first[n], lambda t: runner.build(t, 1), before=runner.reset)
-    if not measured.failed:
+    if not {"ml", "doit", "make"} & set(measured.failed):
         runner.check_same_outputs()
     clock.say(f"{label}: no-op and dry-runs x{plan.fast[n]}")
     measured.repeat("no-op rerun", plan.fast[n], runner.noop)
@@ -222,6 +238,10 @@ def bench_startup(root: Path, plan: Plan, clock: Clock) -> dict[str, Any]:
         "doit list (100 tasks)": lambda: run_timed([*_tool("doit"), "-f", "dodo.py", "list"], cwd=case.doit_dir,
                                                    env=runner.env),
     }
+    if _BASELINE:
+        base_env_ = {**runner.ml_env, "PYTHONPATH": str(_BASELINE[0])}
+        commands["ml-base --help"] = lambda: run_timed([*ml, "--help"], env=base_env_)
+        commands["ml-base listpipe"] = lambda: run_timed([*ml, "listpipe"], env=base_env_)
     run_timed([*ml, "init"], env=runner.ml_env)
     for command in commands.values():  # warm the bytecode cache (and listpipe's YAML memo)
         command()
@@ -299,11 +319,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--format", default="simple", help="table format (github for RESULTS.md)")
     parser.add_argument("--out", type=Path, help="results JSON (default: bench/results.json; none with --quick)")
     parser.add_argument("--show", type=Path, metavar="JSON", help="only print the tables of a results JSON")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="also time the `mlpipe` package in DIR (e.g. a copy of an older version), as ml-base")
     args = parser.parse_args(argv)
     if args.show:
         report.print_report(json.loads(args.show.read_text()), args.format)
         return 0
     plan = _plan(args)
+    if args.baseline:
+        _BASELINE.append(args.baseline.resolve())
+        TOOLS.insert(1, BASE)
     skip = set(args.skip.split(","))
     out = args.out or (None if args.quick else HERE / "results.json")
     clock = Clock()
@@ -313,7 +338,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine(), "load_average_before": os.getloadavg(),
         "config": {"sizes": list(plan.sizes), "first_repeats": plan.first, "first_j2_repeats": plan.first_j2,
                    "fast_repeats": plan.fast, "startup_repeats": plan.startup, "sleep_jobs": plan.sleep_jobs,
-                   "sleep_repeats": plan.sleep_repeats, "hash_mb": plan.hash_mb, "hash_repeats": plan.hash_repeats},
+                   "sleep_repeats": plan.sleep_repeats, "hash_mb": plan.hash_mb, "hash_repeats": plan.hash_repeats,
+                   "baseline": str(args.baseline) if args.baseline else None},
         "pipes": [],
     }
 

@@ -7,7 +7,7 @@ from typing import Any
 from tabulate import tabulate
 
 MEASURES = ("first run -j1", "first run -j2", "no-op rerun", "dry-run, nothing changed", "dry-run, input changed")
-TOOLS = ("ml", "doit", "make")
+BASE = "ml-base"
 
 
 def fmt_time(seconds: float) -> str:
@@ -38,19 +38,27 @@ def _mb(row: dict[str, Any] | None) -> str:
     return f"{row['maxrss_mb']:.0f}" if row and "maxrss_mb" in row else "-"
 
 
-def pipe_rows(pipes: list[dict[str, Any]]) -> list[list[Any]]:
+def pipe_rows(pipes: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Headers and rows: one row per (shape, N, measure), a column per tool, ratios to doit and make."""
     found: dict[tuple[str, int, str], dict[str, dict[str, Any]]] = {}
     for row in pipes:
         found.setdefault((row["shape"], row["n"], row["measure"]), {})[row["tool"]] = row
+    base = any(row["tool"] == BASE for row in pipes)
+    tools = ["ml", BASE, "doit", "make"] if base else ["ml", "doit", "make"]
+    headers = ["shape", "N", "measure", "ml median [min–max]", *tools[1:], "ml/doit"]
+    headers += ["base/doit", "ml/base"] if base else []
+    headers += ["ml/make", "ml µs/job", "ml MB", "doit MB"]
     order = sorted(found, key=lambda k: (k[1], k[0], MEASURES.index(k[2]) if k[2] in MEASURES else 99))
     rows = []
     for shape, n, measure in order:
         by_tool = found[(shape, n, measure)]
-        ml, doit, make = (by_tool.get(t) for t in TOOLS)
+        ml, doit, make = by_tool.get("ml"), by_tool.get("doit"), by_tool.get("make")
         per_job = f"{ml['median_s'] / n * 1e6:.0f}" if ml and "median_s" in ml else "-"
-        rows.append([shape, n, measure, fmt_stats(ml), fmt_stats(doit), fmt_stats(make), _ratio(ml, doit),
-                     _ratio(ml, make), per_job, _mb(ml), _mb(doit)])
-    return rows
+        row = [shape, n, measure, *(fmt_stats(by_tool.get(t)) for t in tools), _ratio(ml, doit)]
+        if base:
+            row += [_ratio(by_tool.get(BASE), doit), _ratio(ml, by_tool.get(BASE))]
+        rows.append([*row, _ratio(ml, make), per_job, _mb(ml), _mb(doit)])
+    return headers, rows
 
 
 def print_report(results: dict[str, Any], fmt: str = "simple") -> None:
@@ -59,9 +67,8 @@ def print_report(results: dict[str, Any], fmt: str = "simple") -> None:
           f"doit {machine.get('doit')}, mlpipe {machine.get('mlpipe_commit')}; "
           f"load average {_load(results, 'before')} before, {_load(results, 'after')} after\n")
     if results.get("pipes"):
-        print(tabulate(pipe_rows(results["pipes"]), tablefmt=fmt, disable_numparse=True, headers=[
-            "shape", "N", "measure", "ml median [min–max]", "doit", "make", "ml/doit", "ml/make", "ml µs/job",
-            "ml MB", "doit MB"]))
+        headers, rows = pipe_rows(results["pipes"])
+        print(tabulate(rows, headers=headers, tablefmt=fmt, disable_numparse=True))
         print()
     if results.get("startup"):
         rows = [[name, fmt_stats(s), _mb(s)] for name, s in results["startup"].items()]
@@ -71,8 +78,9 @@ def print_report(results: dict[str, Any], fmt: str = "simple") -> None:
     if results.get("parallel"):
         by = {(r["measure"], r["tool"]): r for r in results["parallel"]}
         n = results["config"]["sleep_jobs"]
+        tools = [t for t in ("ml", BASE, "doit", "make") if ("-j1", t) in by]
         rows = [[tool, fmt_stats(by.get(("-j1", tool))), fmt_stats(by.get(("-j2", tool))),
-                 _ratio(by.get(("-j1", tool)), by.get(("-j2", tool)))] for tool in TOOLS]
+                 _ratio(by.get(("-j1", tool)), by.get(("-j2", tool)))] for tool in tools]
         print(tabulate(rows, headers=[f"{n} jobs x 100 ms", "-j1", "-j2", "speed-up"], tablefmt=fmt,
                        disable_numparse=True))
         print()
@@ -80,10 +88,11 @@ def print_report(results: dict[str, Any], fmt: str = "simple") -> None:
     if hashing:
         tp = hashing["throughput"]
         mb = hashing["size_bytes"] >> 20
-        rows = [[f"md5 of {mb} MB: mlpipe md5_file (whole process)", fmt_time(tp["md5_file"]["min_s"]),
+        rows = [[f"md5 of {mb} MB: mlpipe.hashing.md5_file", fmt_time(tp["md5_file"]["min_s"]),
                  f"{tp['md5_file']['mb_per_s_best']} MB/s"],
                 ["the same file: md5sum", fmt_time(tp["md5sum"]["min_s"]), f"{tp['md5sum']['mb_per_s_best']} MB/s"],
-                ["md5_file / md5sum throughput", "", f"{tp['ratio_best']:.0%}"]]
+                ["md5_file / md5sum throughput (best; median)", "",
+                 f"{tp['ratio_best']:.0%}; {tp.get('ratio_median', tp['ratio_best']):.0%}"]]
         rows += [[f"DigestCache: {step}", fmt_time(v["seconds"]), f"{v['bytes_read'] >> 20} MB read"]
                  for step, v in hashing["memo"].items()]
         rows += [[f"ml runpipe, {mb} MB input: {step}", fmt_time(v), ""] for step, v in hashing["ml_runpipe"].items()]

@@ -46,11 +46,12 @@ def tree_size(path: Path) -> int:
 
 def write_json_atomic(path: Path, data: object) -> None:
     """Write JSON to a temp file beside `path` and rename it in: readers see old or new, never half."""
+    text = json.dumps(data, indent=1, sort_keys=True)  # the bytes json.dump writes, in one write
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "w") as out:
-            json.dump(data, out, indent=1, sort_keys=True)
+            out.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -56,8 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `ml`; return the exit code. Only here are exceptions turned into exit codes."""
-    from mlpipe.errors import MlpipeError
-
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -66,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from mlpipe.errors import MlpipeError  # not before: `ml --help` needs no dataclasses
+
     try:
         return int(args.handler(args) or 0)
     except MlpipeError as exc:

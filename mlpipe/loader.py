@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import tempfile
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -53,6 +52,8 @@ class YamlMemo:
         return data
 
     def _store(self, memo: Path, entry: tuple[str, Any]) -> None:
+        import tempfile  # only when a file was parsed: `ml listpipe` stays light
+
         try:
             blob = marshal.dumps(entry)
         except ValueError:

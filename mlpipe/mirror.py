@@ -39,17 +39,25 @@ from typing import Any, TypeVar
 
 from mlpipe import records, s3
 from mlpipe.cache import CacheEntry, LocalCache, remove_tree
-from mlpipe.errors import StoreError, UriError, UsageError
+from mlpipe.errors import StoreError, UsageError
 from mlpipe.hashing import md5_file, md5_manifest, walk_files
+from mlpipe.mirror_entry import (
+    FILE,
+    FOLDER,
+    Corrupt,
+    Sidecar,
+    check_entry,
+    check_size,
+    parse_mirror_url,
+    parse_sidecar,
+    sidecar_from_metadata,
+)
 from mlpipe.settings import Settings
 
 THREADS = 16  # parallel object transfers (the client's connection pool is sized to match)
 LARGE = 64 * 1024 * 1024  # objects from this size on go through multipart transfers
 LARGE_PART = 8 * 1024 * 1024  # part size and parts in flight per large object (as boto3 and the aws CLI);
 LARGE_CONCURRENCY = 10  # at most 2 large objects move at once
-SIDECAR_FORMAT = 1
-FILE, FOLDER = "file", "folder"
-META = {"md5": s3.MD5_METADATA, "size": "mlpipe-size", "job_hash": "mlpipe-job-hash", "created": "mlpipe-created"}
 _CHUNK = 1 << 20
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 T = TypeVar("T")
@@ -58,75 +66,6 @@ R = TypeVar("R")
 
 def warn(message: str) -> None:
     print(f"ml: warning: {message}", file=sys.stderr, flush=True)
-
-
-class Corrupt(Exception):
-    """A mirror entry that cannot be used: truncated, overwritten, or half written."""
-
-
-@dataclass(frozen=True)
-class Sidecar:
-    """A mirror entry's description; `manifest` maps a folder's relpath to (size, md5)."""
-
-    data_hash: str
-    kind: str
-    md5: str
-    size: int
-    job_hash: str
-    created: float
-    manifest: dict[str, tuple[int, str]] = field(default_factory=dict)
-
-    def to_metadata(self) -> dict[str, str]:
-        return {META[name]: str(getattr(self, name)) for name in META}
-
-    def to_json(self) -> bytes:
-        data = {"format": SIDECAR_FORMAT, "data_hash": self.data_hash, "kind": self.kind, "md5": self.md5,
-                "size": self.size, "job_hash": self.job_hash, "created": self.created,
-                "manifest": {rel: {"md5": md5, "size": size} for rel, (size, md5) in sorted(self.manifest.items())}}
-        return json.dumps(data, indent=1, sort_keys=True).encode()
-
-
-def sidecar_from_metadata(data_hash: str, metadata: dict[str, str]) -> Sidecar:
-    """A file entry's sidecar from its object's metadata; Corrupt when it is not there."""
-    try:
-        return Sidecar(data_hash, FILE, metadata[META["md5"]], int(metadata[META["size"]]),
-                       metadata[META["job_hash"]], float(metadata[META["created"]]))
-    except (KeyError, ValueError):
-        raise Corrupt("the object has no MLPipe metadata (overwritten by something else?)") from None
-
-
-def parse_sidecar(data_hash: str, raw: bytes) -> Sidecar:
-    """A folder's sidecar; Corrupt when unreadable or when a path would leave the folder."""
-    try:
-        data = json.loads(raw)
-        manifest = {_safe_relpath(rel): (int(v["size"]), str(v["md5"])) for rel, v in data["manifest"].items()}
-        sidecar = Sidecar(data_hash, str(data["kind"]), str(data["md5"]), int(data["size"]), str(data["job_hash"]),
-                          float(data["created"]), manifest)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise Corrupt(f"unreadable sidecar ({type(exc).__name__}: {exc})") from None
-    if sidecar.kind != FOLDER or sum(size for size, _ in manifest.values()) != sidecar.size:
-        raise Corrupt("unreadable sidecar (not a folder, or sizes that do not add up)")
-    return sidecar
-
-
-def _safe_relpath(rel: str) -> str:
-    if "\0" in rel or any(part in ("", ".", "..") for part in rel.split("/")):
-        raise ValueError(f"unsafe path {rel!r} in the manifest")
-    return rel
-
-
-def parse_mirror_url(url: str) -> tuple[str, str]:
-    """`s3://bucket/prefix` -> ("bucket", "prefix/"); UsageError for anything else."""
-    from mlpipe.uri import parse_uri
-
-    try:
-        uri = parse_uri(url)
-    except UriError as exc:
-        raise UsageError(f"setting S3_MIRROR: {exc}") from None
-    if uri.scheme != "s3":
-        raise UsageError(f"setting S3_MIRROR: {url!r} is not an s3://bucket/prefix URI")
-    prefix = uri.path.strip("/")
-    return uri.root, prefix + "/" if prefix else ""
 
 
 @dataclass
@@ -191,7 +130,7 @@ class S3Mirror:
             if self._client is None:
                 pool = self.threads + 2 * LARGE_CONCURRENCY
                 self._client = s3.make_client(self.settings, StoreError, max_pool_connections=pool,
-                                              raw_timestamps=True)
+                                              raw_timestamps=True, transfers=False)
             return self._client
 
     def close(self) -> None:
@@ -224,17 +163,25 @@ class S3Mirror:
             raise
 
     @contextmanager
-    def _s3(self, key: str) -> Iterator[None]:
-        """botocore errors become StoreError, except a missing key: Corrupt (the entry is incomplete)."""
-        from botocore.exceptions import ClientError
+    def _s3(self, key: str, missing_is_corrupt: bool = True) -> Iterator[None]:
+        """botocore errors become StoreError; a missing key is Corrupt (the entry is incomplete).
 
-        with s3.translated(self.client, f"s3://{self.bucket}/{key}", StoreError):
-            try:
-                yield
-            except ClientError as exc:
-                if str(exc.response.get("Error", {}).get("Code")) in _MISSING:
-                    raise Corrupt(f"{key} is missing") from None
-                raise
+        (Not `s3.translated`: it imports boto3, which a nothing-to-do sync never needs.)
+        """
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            yield
+        except ClientError as exc:
+            if missing_is_corrupt and str(exc.response.get("Error", {}).get("Code")) in _MISSING:
+                raise Corrupt(f"{key} is missing") from None
+            raise self._store_error(exc, key) from exc
+        except BotoCoreError as exc:
+            raise self._store_error(exc, key) from exc
+
+    def _store_error(self, exc: Exception, key: str) -> StoreError:
+        error = s3.translate(exc, f"s3://{self.bucket}/{key}", s3.describe_endpoint(self.client), StoreError)
+        return error if isinstance(error, StoreError) else StoreError(str(error))
 
     def data_key(self, data_hash: str, rel: str = "") -> str:
         return f"{self.prefix}data/{data_hash}/{rel}" if rel else f"{self.prefix}data/{data_hash}"
@@ -269,7 +216,7 @@ class S3Mirror:
     def _list(self, prefix: str, delimiter: str = "") -> list[tuple[str, s3.ObjectInfo | None]]:
         """(key, info) for each object, (prefix/, None) for each common prefix: all pages."""
         found: list[tuple[str, s3.ObjectInfo | None]] = []
-        with s3.translated(self.client, f"s3://{self.bucket}/{prefix}", StoreError):
+        with self._s3(prefix, missing_is_corrupt=False):
             pages = self.client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix, **({"Delimiter": delimiter} if delimiter else {}))
             for page in pages:
@@ -334,13 +281,13 @@ class S3Mirror:
                 if self.listing().files[data_hash].size >= LARGE:
                     head = self.client.head_object(Bucket=self.bucket, Key=key)
                     sidecar = sidecar_from_metadata(data_hash, head["Metadata"])
-                    _check_size(key, int(head["ContentLength"]), sidecar.size)
+                    check_size(key, int(head["ContentLength"]), sidecar.size)
                     size, md5 = self._download_large(key, dest, sidecar.size)
                 else:
                     reply = self.client.get_object(Bucket=self.bucket, Key=key)
                     sidecar = sidecar_from_metadata(data_hash, reply["Metadata"])
                     size, md5 = _stream(reply["Body"], dest)
-            _check(key, size, md5, sidecar.size, sidecar.md5)
+            check_entry(key, size, md5, sidecar.size, sidecar.md5)
         except Corrupt as exc:
             dest.unlink(missing_ok=True)
             return exc
@@ -384,7 +331,7 @@ class S3Mirror:
                     size, md5 = self._download_large(part.key, part.path, part.size)
                 else:
                     size, md5 = _stream(self.client.get_object(Bucket=self.bucket, Key=part.key)["Body"], part.path)
-            _check(part.key, size, md5, part.size, part.md5)
+            check_entry(part.key, size, md5, part.size, part.md5)
         except Corrupt as exc:
             return exc
         return None
@@ -461,6 +408,8 @@ class S3Mirror:
                 result.entries, result.bytes = result.entries + 1, result.bytes + done
                 with self._lock:
                     listing.complete.add(item.data_hash)
+                    if isinstance(item, CacheEntry):
+                        listing.files[item.data_hash] = s3.ObjectInfo(self.data_key(item.data_hash), item.md5, done)
         return result
 
     def _push_folder_files(self, folders: list[CacheEntry], listing: Listing) -> dict[str, Sidecar | Corrupt]:
@@ -527,9 +476,16 @@ class S3Mirror:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
 
     def _upload_large(self, path: Path, key: str, metadata: dict[str, str]) -> None:
+        """A multipart upload (boto3's transfer manager: parts in parallel)."""
+        from boto3.exceptions import Boto3Error
+        from boto3.s3.transfer import S3Transfer
+
         with self._large, self._s3(key):
-            self.client.upload_file(str(path), self.bucket, key, Config=_large_config(),
-                                    ExtraArgs={"Metadata": metadata} if metadata else None)
+            try:
+                S3Transfer(self.client, _large_config()).upload_file(
+                    str(path), self.bucket, key, extra_args={"Metadata": metadata} if metadata else None)
+            except Boto3Error as exc:
+                raise self._store_error(exc, key) from exc
 
     def _put_record(self, record: records.JobRecord) -> None:
         body = json.dumps(asdict(record), indent=1, sort_keys=True).encode()
@@ -545,17 +501,6 @@ def _stream(body: Any, dest: Path) -> tuple[int, str]:
             out.write(chunk)
             size += len(chunk)
     return size, digest.hexdigest()
-
-
-def _check_size(key: str, size: int, want_size: int) -> None:
-    if size != want_size:
-        raise Corrupt(f"{key} has {size} bytes, expected {want_size} (truncated or overwritten)")
-
-
-def _check(key: str, size: int, md5: str, want_size: int, want_md5: str) -> None:
-    _check_size(key, size, want_size)
-    if md5 != want_md5:
-        raise Corrupt(f"{key} has md5 {md5}, expected {want_md5} (overwritten or damaged)")
 
 
 def _holds(info: s3.ObjectInfo, size: int, md5: str) -> bool:

@@ -75,15 +75,17 @@ def endpoint_url(settings: Settings, s3cfg: dict[str, str]) -> str | None:
 
 def make_client(
     settings: Settings, kind: type[RunError] = FetchError, *, max_pool_connections: int = 10,
-    raw_timestamps: bool = False,
+    raw_timestamps: bool = False, transfers: bool = True,
 ) -> S3Client:
     """A boto3 S3 client: endpoint and credentials as above, path-style for custom endpoints.
 
     `max_pool_connections` should cover the threads that share the client (boto3 clients are
     thread-safe; a pool smaller than the threads makes urllib3 discard connections).
     `raw_timestamps` leaves timestamps (a listing's LastModified) as strings.
+    `transfers=False` gives a plain botocore client, without boto3's `upload_file` and
+    `download_file`: importing boto3 (and s3transfer) takes longer than everything a
+    nothing-to-do sync does with it.
     """
-    import boto3
     import botocore.session
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
@@ -103,11 +105,15 @@ def make_client(
             # NOTE: dateutil parses each listed object's LastModified, ~0.5 ms a key: most of the
             # time of a 1,000-key listing for a caller that never looks at it.
             core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=str)
-        session = boto3.session.Session(botocore_session=core)
         keys: dict[str, str] = {}
-        if session.get_credentials() is None and s3cfg.get("access_key") and s3cfg.get("secret_key"):
+        if core.get_credentials() is None and s3cfg.get("access_key") and s3cfg.get("secret_key"):
             keys = {"aws_access_key_id": s3cfg["access_key"], "aws_secret_access_key": s3cfg["secret_key"]}
-        region = session.region_name or "us-east-1"
+        region = core.get_config_variable("region") or "us-east-1"
+        if not transfers:
+            return core.create_client("s3", endpoint_url=endpoint, region_name=region, config=config, **keys)
+        import boto3
+
+        session = boto3.session.Session(botocore_session=core)
         return session.client("s3", endpoint_url=endpoint, region_name=region, config=config, **keys)
     except BotoCoreError as exc:  # a broken AWS profile or config file; messages carry no secrets
         raise kind(f"cannot set up the S3 client for {endpoint or 'AWS'}: {exc}") from exc

@@ -18,7 +18,8 @@ from s3fixture import S3Server
 from mlpipe.cache import LocalCache
 from mlpipe.errors import UsageError
 from mlpipe.hashing import md5_manifest
-from mlpipe.mirror import FOLDER, Corrupt, S3Mirror, Sidecar, open_mirror, parse_mirror_url, parse_sidecar
+from mlpipe.mirror import S3Mirror, open_mirror
+from mlpipe.mirror_entry import FILE, FOLDER, Corrupt, Sidecar, parse_mirror_url, parse_sidecar, sidecar_from_metadata
 from mlpipe.settings import load_settings
 
 CHAIN = "toy/pipe/chain.yaml"
@@ -96,6 +97,13 @@ def test_folder_sidecar_round_trips() -> None:
     sidecar = Sidecar("h" * 32, FOLDER, md5_manifest([("a.txt", "m1"), ("sub/b.bin", "m2")]), 5, "j" * 32, 1.5,
                       manifest)
     assert parse_sidecar("h" * 32, sidecar.to_json()) == sidecar
+
+
+def test_file_sidecar_travels_as_object_metadata() -> None:
+    sidecar = Sidecar("h" * 32, FILE, "m" * 32, 3, "j" * 32, 1.5)
+    assert sidecar_from_metadata("h" * 32, sidecar.to_metadata()) == sidecar
+    with pytest.raises(Corrupt, match="no MLPipe metadata"):
+        sidecar_from_metadata("h" * 32, {})
 
 
 @pytest.mark.parametrize("rel", ["../escape", "/abs", "a//b", "a/./b", "a/.."])

@@ -15,17 +15,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlpipe.apps import AppIndex
     from mlpipe.errors import SpecError
-    from mlpipe.loader import load_pipe_spec
+    from mlpipe.loader import YamlMemo, load_pipe_spec
     from mlpipe.report import print_json, print_table
 
-    apps = AppIndex.discover(home_settings())
+    settings = home_settings()
+    apps = AppIndex.discover(settings)
+    memo = YamlMemo(settings.state_dir / "yaml")  # an unchanged pipe is not parsed again
     if args.app:
         apps.app_dir(args.app)
     rows = []
     for pipe_id, path in apps.pipe_paths(args.app):
         row = {"pipe": pipe_id, "app": pipe_id.split("/")[0], "jobs": None}
         try:
-            row["jobs"] = len(load_pipe_spec(path, pipe_id).jobs)
+            row["jobs"] = len(load_pipe_spec(path, pipe_id, memo).jobs)
         except SpecError as exc:
             row["error"] = str(exc.problems[0])
         rows.append(row)
