@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.util
 import os
 import sys
 from collections.abc import Sequence
@@ -38,15 +37,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"ml: error: {message}\n")
 
 
-def _available() -> dict[str, tuple[str, str]]:
-    return {name: spec for name, spec in COMMANDS.items()
-            if importlib.util.find_spec(f"mlpipe.commands.{spec[0]}") is not None}
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ml", description="MLPipe: make-style, cached machine-learning pipelines.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, (module_name, help_text) in _available().items():
+    for name, (module_name, help_text) in COMMANDS.items():
         module = importlib.import_module(f"mlpipe.commands.{module_name}")
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         module.configure(command_parser)
