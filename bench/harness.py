@@ -54,7 +54,10 @@ class Plan:
     hash_repeats: int = 3
 
 
-FULL = Plan((100, 1000, 5000), {100: 3, 1000: 2, 5000: 1}, {100: 3, 1000: 1, 5000: 0}, {100: 9, 1000: 7, 5000: 3})
+# NOTE: sized for `make bench` to stay under 10 minutes on the 2-CPU test machine, where creating
+# a file costs ~1 ms: first runs (every job executes) are repeated less as N grows.
+FULL = Plan((100, 1000, 5000), {100: 3, 1000: 1, 5000: 1}, {100: 2, 1000: 1, 5000: 0}, {100: 5, 1000: 5, 5000: 3},
+            startup=10, sleep_repeats=2, hash_repeats=2)
 QUICK = Plan((100,), {100: 1}, {100: 1}, {100: 3}, startup=5, sleep_jobs=6, sleep_repeats=1, hash_mb=128,
              hash_repeats=1)
 
@@ -117,6 +120,7 @@ class Runner:
         return run_timed(["make", *args], cwd=self.case.make_dir, env=self.env)
 
     def reset(self, tool: str) -> None:
+        """Remove what the tool built, then let the disk settle before it is timed again."""
         if tool == "ml":
             shutil.rmtree(self.case.home, ignore_errors=True)
         elif tool == BASE:
@@ -127,6 +131,9 @@ class Runner:
                 db.unlink()
         else:
             shutil.rmtree(self.case.make_dir / "out", ignore_errors=True)
+        # NOTE: deleting thousands of files queues journal and discard work that would otherwise
+        # land on whichever tool runs next (on the test machine: seconds); sync waits for it.
+        os.sync()
 
     def build(self, tool: str, jobs: int) -> Run:
         if tool in ("ml", BASE):
@@ -169,6 +176,7 @@ class Measured:
     def repeat(self, measure: str, times: int, step: Callable[[str], Run],
                before: Callable[[str], None] | None = None) -> None:
         runs: dict[str, list[Run]] = {tool: [] for tool in TOOLS}
+        os.sync()  # what earlier steps wrote goes to disk now, not during the next timing
         for _ in range(times):
             for tool in TOOLS:
                 if tool in self.failed and (before is not None or tool not in self.built_by_others):

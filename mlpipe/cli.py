@@ -37,20 +37,26 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"ml: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `ml` parser. With `command` (the one the command line names), only that command is
+    imported and configured; without, every command is listed (for `ml --help` and usage errors)."""
     parser = _Parser(prog="ml", description="MLPipe: make-style, cached machine-learning pipelines.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(f"mlpipe.commands.{module_name}")
+        if command is not None and name != command:
+            continue
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        module.configure(command_parser)
-        command_parser.set_defaults(handler=module.run)
+        if name == command:
+            module = importlib.import_module(f"mlpipe.commands.{module_name}")
+            module.configure(command_parser)
+            command_parser.set_defaults(handler=module.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `ml`; return the exit code. Only here are exceptions turned into exit codes."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error (exit 2)

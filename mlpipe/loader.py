@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshal
 import os
+import zlib
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -12,7 +13,6 @@ from typing import Any
 from mlpipe import spec
 from mlpipe.apps import AppIndex, resolve_pipe
 from mlpipe.errors import Problem, SpecError, UsageError
-from mlpipe.hashing import md5_text
 from mlpipe.plan import Plan, make_plan
 from mlpipe.settings import Settings
 from mlpipe.spec import ModuleSpec, PipeSpec, load_yaml_text, module_from_data, pipe_from_data
@@ -30,28 +30,29 @@ class YamlMemo:
 
     Parsing costs about 0.1 ms per pipe job (a 5,000-job pipe: more than all the rest of a
     no-op run); reading the memo back costs a few ms. One file per YAML path holds
-    `marshal`led (key, data), key = md5 of the text + a stamp of the parser. Another key, a
-    damaged file, or data marshal cannot hold (YAML timestamps) all mean: parse as before.
-    Only the YAML loading is skipped; every check of the data still runs.
+    `marshal`led (stamp, text, data): it is used only when the file's text is exactly the
+    text parsed then and the parser's stamp is the same. Anything else, a damaged file, or
+    data marshal cannot hold (YAML timestamps) all mean: parse as before. Only the YAML loading
+    is skipped; every check of the data still runs.
     """
 
     def __init__(self, folder: Path):
         self.folder = folder
 
     def load(self, path: Path, text: str) -> Any:
-        key = f"{md5_text(text)} {_parser_stamp()}"
-        memo = self.folder / f"{md5_text(str(path))}.marshal"
+        stamp = _parser_stamp()
+        memo = self.folder / f"{zlib.crc32(str(path).encode()):08x}-{path.name}.marshal"
         try:
-            found, data = marshal.loads(memo.read_bytes())
-            if found == key:
+            found_stamp, found_text, data = marshal.loads(memo.read_bytes())
+            if found_stamp == stamp and found_text == text:
                 return data
         except (OSError, EOFError, ValueError, TypeError):
             pass
         data = load_yaml_text(text, str(path))
-        self._store(memo, (key, data))
+        self._store(memo, (stamp, text, data))
         return data
 
-    def _store(self, memo: Path, entry: tuple[str, Any]) -> None:
+    def _store(self, memo: Path, entry: tuple[str, str, Any]) -> None:
         import tempfile  # only when a file was parsed: `ml listpipe` stays light
 
         try:

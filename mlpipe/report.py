@@ -25,9 +25,10 @@ def render_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     """`tabulate(rows, headers, tablefmt="simple")`, drawn directly when every cell is plain.
 
     tabulate spends ~0.1 ms per row (a 5,000-job dry-run: most of its time) and its import
-    costs more than the rest of `ml listpipe`. Plain cells are drawn here to the same text:
-    one-line, printable, unpadded ASCII strings that do not look like numbers (left-aligned),
-    and columns of ints (right-aligned). Anything else goes to tabulate.
+    costs more than the rest of `ml listpipe`. Plain tables are drawn here to the same text:
+    columns of ints (right-aligned), and columns of one-line, printable, unpadded ASCII strings
+    of which at least one does not look like a number (tabulate then left-aligns them all as
+    text). Anything else goes to tabulate.
     """
     fast = _simple_table(rows, headers)
     if fast is not None:
@@ -38,33 +39,38 @@ def render_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
 
 
 _NUMBER_START = frozenset("0123456789+-.iInN")  # float() accepts "inf", "nan", "+1", ".5", ...
+NOT_TEXT, NUMBER_LIKE, TEXT = 0, 1, 2
 
 
-def _is_plain(cell: Any) -> bool:
+def _text_kind(cell: Any) -> int:
+    """TEXT for a plain string tabulate reads as text; NUMBER_LIKE for "", "True", "12", "1e5", "nan"."""
     if type(cell) is not str or not cell.isascii() or not cell.isprintable() or cell != cell.strip():
-        return False
+        return NOT_TEXT
+    if not cell or cell in ("True", "False"):
+        return NUMBER_LIKE  # tabulate types these as missing or bool: not text, aligned with numbers
     if cell[:1] in _NUMBER_START:
         try:
             float(cell.replace(",", ""))  # tabulate also reads "1,000" as a number
         except ValueError:
-            return True
-        return False
-    return True
+            return TEXT
+        return NUMBER_LIKE
+    return TEXT
 
 
 def _simple_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str | None:
     width = len(headers)
-    if not rows or not all(_is_plain(h) for h in headers) or any(len(r) != width for r in rows):
+    if not rows or any(_text_kind(h) == NOT_TEXT for h in headers) or any(len(r) != width for r in rows):
         return None
     right = []  # per column: ints, right-aligned
     for i in range(width):
         column = [r[i] for r in rows]
         if all(type(c) is int for c in column):
             right.append(True)
-        elif all(map(_is_plain, column)):
-            right.append(False)
-        else:
+            continue
+        kinds = set(map(_text_kind, column))
+        if NOT_TEXT in kinds or TEXT not in kinds:
             return None
+        right.append(False)
     cells = [[str(c) for c in r] for r in rows]
     widths = [len(h) + 2 for h in headers]  # tabulate pads headers by 2
     for row in cells:

@@ -118,7 +118,7 @@ def _run(builder: Builder, args: argparse.Namespace, jobs: int) -> int:
     for r in results:
         counts[r.result] = counts.get(r.result, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in counts.items())
-    if set(counts) == {"cached"} and not any(builder.results[n].duration_s for n in builder.plan.jobs):
+    if set(counts) == {"cached"}:  # no job executed or was pulled
         print(f"{pipe_id}: {len(results)} jobs up to date, nothing to do ({elapsed:.2f}s)", file=sys.stderr)
     else:
         _print_summary(builder, results)
