@@ -44,18 +44,21 @@ def tree_size(path: Path) -> int:
     return path.stat().st_size
 
 
-def write_json_atomic(path: Path, data: object) -> None:
-    """Write JSON to a temp file beside `path` and rename it in: readers see old or new, never half."""
-    text = json.dumps(data, indent=1, sort_keys=True)  # the bytes json.dump writes, in one write
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write to a temp file beside `path` and rename it in: readers see old or new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json_atomic(path: Path, data: object) -> None:
+    write_bytes_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode())
 
 
 def _make_read_only(path: Path) -> None:

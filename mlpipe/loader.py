@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import zlib
@@ -53,23 +54,14 @@ class YamlMemo:
         return data
 
     def _store(self, memo: Path, entry: tuple[str, str, Any]) -> None:
-        import tempfile  # only when a file was parsed: `ml listpipe` stays light
+        from mlpipe.cache import write_bytes_atomic  # only when a file was parsed: `ml listpipe` stays light
 
         try:
             blob = marshal.dumps(entry)
         except ValueError:
             return
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            handle, tmp = tempfile.mkstemp(prefix=".memo-", dir=self.folder)
-        except OSError:
-            return  # a read-only home only costs parsing
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(blob)
-            os.replace(tmp, memo)
-        except OSError:
-            Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only home only costs parsing
+            write_bytes_atomic(memo, blob)
 
 
 @cache
