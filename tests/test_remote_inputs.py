@@ -24,6 +24,7 @@ from typing import Any
 import git
 import pytest
 from conftest import Env, Result, ml_process, write_tree
+from gitremote import GitRemote
 from pytest_httpserver import HTTPServer
 from s3fixture import S3Server
 from werkzeug import Response
@@ -304,35 +305,9 @@ def test_s3_endpoint_and_keys_fall_back_to_s3cfg_in_home(
 # -- git -------------------------------------------------------------------------------------
 
 
-class Repo:
-    """A bare repository reachable as file://, fed by commits and tags pushed from a clone."""
-
-    def __init__(self, root: Path):
-        self.bare = root / "remote.git"
-        git.Repo.init(self.bare, bare=True, initial_branch="main")
-        self.work = git.Repo.clone_from(self.bare.as_uri(), root / "work")
-        with self.work.config_writer() as config:
-            config.set_value("user", "name", "Test")
-            config.set_value("user", "email", "test@example.com")
-
-    def commit(self, files: dict[str, str]) -> str:
-        write_tree(Path(self.work.working_dir), files)
-        self.work.git.add("-A")
-        self.work.git.commit("-m", "change")
-        self.work.git.push("origin", "HEAD:refs/heads/main")
-        return self.work.head.commit.hexsha
-
-    def tag(self, name: str) -> None:
-        self.work.git.tag(name)
-        self.work.git.push("origin", f"refs/tags/{name}")
-
-    def uri(self, rev: str, path: str) -> str:
-        return f"git+{self.bare.as_uri()}@{rev}#{path}"
-
-
 @pytest.fixture
-def repo(tmp_path: Path) -> Repo:
-    return Repo(tmp_path / "git")
+def repo(tmp_path: Path) -> GitRemote:
+    return GitRemote(tmp_path / "git")
 
 
 @pytest.fixture
@@ -356,7 +331,7 @@ def fetch_heads(env: Env) -> dict[Path, tuple[int, bytes]]:
 
 
 def test_git_branch_input_is_fetched_once_and_a_new_commit_reruns_its_readers(
-    env, ml, toy, repo: Repo, git_calls: list[str]
+    env, ml, toy, repo: GitRemote, git_calls: list[str]
 ):
     repo.commit({"data/x.tsv": "git v1\n", "README": "not read\n"})
     uri = repo.uri("main", "data/x.tsv")
@@ -378,7 +353,7 @@ def test_git_branch_input_is_fetched_once_and_a_new_commit_reruns_its_readers(
     assert heads[4] != heads[3]
 
 
-def test_git_folder_input(env, ml, toy, repo: Repo, git_calls: list[str]):
+def test_git_folder_input(env, ml, toy, repo: GitRemote, git_calls: list[str]):
     repo.commit({"data/a.txt": "alpha\n", "data/sub/b.txt": "beta\n", "other.txt": "not mine\n"})
     uri = repo.uri("main", "data")
     reader_pipe(toy, uri, module="catdir")
@@ -389,7 +364,7 @@ def test_git_folder_input(env, ml, toy, repo: Repo, git_calls: list[str]):
 
 
 def test_git_tag_that_stays_is_not_fetched_again_when_the_branch_moves(
-    env, ml, toy, repo: Repo, git_calls: list[str]
+    env, ml, toy, repo: GitRemote, git_calls: list[str]
 ):
     repo.commit({"data/x.tsv": "tagged\n"})
     repo.tag("v1")
@@ -411,7 +386,7 @@ def test_git_tag_that_stays_is_not_fetched_again_when_the_branch_moves(
     assert fetch_heads(env) == heads
 
 
-def test_git_commit_sha_needs_no_request_at_all(env, ml, toy, repo: Repo, git_calls: list[str]):
+def test_git_commit_sha_needs_no_request_at_all(env, ml, toy, repo: GitRemote, git_calls: list[str]):
     sha = repo.commit({"data/x.tsv": "pinned by sha\n"})
     reader_pipe(toy, repo.uri(sha, "data/x.tsv"))
     assert ml("runpipe", PIPE).code == 0
@@ -555,7 +530,7 @@ def test_password_in_an_http_uri_is_never_shown_or_recorded(env, ml, toy, httpse
     assert records and [p for p in records if p.is_file() and secret.encode() in p.read_bytes()] == []
 
 
-def test_unknown_git_revision_fails_the_run(env, ml, toy, repo: Repo):
+def test_unknown_git_revision_fails_the_run(env, ml, toy, repo: GitRemote):
     repo.commit({"data/x.tsv": "x\n"})
     uri = repo.uri("no-such-branch", "data/x.tsv")
     error_pipe(toy, uri)
@@ -563,7 +538,7 @@ def test_unknown_git_revision_fails_the_run(env, ml, toy, repo: Repo):
     assert_fetch_failed(ml, env, uri, "revision 'no-such-branch' not found")
 
 
-def test_missing_path_in_git_revision_fails_the_run(env, ml, toy, repo: Repo):
+def test_missing_path_in_git_revision_fails_the_run(env, ml, toy, repo: GitRemote):
     repo.commit({"data/x.tsv": "x\n"})
     uri = repo.uri("main", "data/nope.tsv")
     error_pipe(toy, uri)

@@ -8,8 +8,8 @@ import shutil
 import socket
 from pathlib import Path
 
-import git
 import pytest
+from gitremote import GitRemote
 from pytest_httpserver import HTTPServer
 
 from mlpipe.apps import AppIndex
@@ -22,41 +22,9 @@ from mlpipe.sources.git import GitSource
 from mlpipe.uri import Uri, parse_uri
 
 
-class Remote:
-    """A bare repository reachable as file://, fed by commits and tags pushed from a clone."""
-
-    def __init__(self, root: Path):
-        self.bare = root / "remote.git"
-        git.Repo.init(self.bare, bare=True, initial_branch="main")
-        self.work = git.Repo.clone_from(self.bare.as_uri(), root / "work")
-        with self.work.config_writer() as config:
-            config.set_value("user", "name", "Test")
-            config.set_value("user", "email", "test@example.com")
-
-    @property
-    def url(self) -> str:
-        return self.bare.as_uri()
-
-    def commit(self, files: dict[str, str | None], message: str = "change") -> str:
-        """Write (or with None delete) files, commit, push to main; the new commit's sha."""
-        for rel, text in files.items():
-            path = Path(self.work.working_dir, rel)
-            if text is None:
-                path.unlink()
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
-        self.work.git.add("-A")
-        self.work.git.commit("-m", message)
-        self.work.git.push("origin", "HEAD:refs/heads/main")
-        return self.work.head.commit.hexsha
-
-    def tag(self, name: str) -> None:
-        self.work.git.tag("-a", "-m", name, name)
-        self.work.git.push("origin", f"refs/tags/{name}")
-
-    def uri(self, rev: str, path: str) -> Uri:
-        return parse_uri(f"git+{self.url}@{rev}#{path}")
+class Remote(GitRemote):
+    def uri(self, rev: str, path: str) -> Uri:  # type: ignore[override]
+        return parse_uri(super().uri(rev, path))
 
 
 @pytest.fixture
