@@ -27,7 +27,7 @@ from mlpipe.cache import CacheEntry, LocalCache, ScratchPool
 from mlpipe.command import build_argv, render_param
 from mlpipe.digests import DigestCache
 from mlpipe.errors import FetchError, JobFailed, MlpipeError, Problem, RunError, SpecError, UserError
-from mlpipe.hashing import compute_hashes, md5_file, md5_manifest, md5_text, module_key, walk_files
+from mlpipe.hashing import compute_hashes, fingerprint, md5_manifest, md5_text, module_key
 from mlpipe.lock import hold_lock, lock_path
 from mlpipe.plan import Plan, PlannedJob
 from mlpipe.settings import Settings
@@ -376,8 +376,7 @@ class Builder:
         return str(self.cache.path(self.identity(producer).outputs[output]))
 
     def _publish(self, identity: Identity, output: str, path: Path) -> CacheEntry:
-        digest = md5_manifest((rel, md5_file(p)) for rel, p in walk_files(path)) if path.is_dir() else md5_file(path)
-        return self.cache.put(identity.outputs[output], path, md5=digest, job_hash=identity.job_hash,
+        return self.cache.put(identity.outputs[output], path, md5=fingerprint(path), job_hash=identity.job_hash,
                               replace=self.force)
 
     def _export(self, job: PlannedJob, identity: Identity) -> None:

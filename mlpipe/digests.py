@@ -11,7 +11,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from mlpipe.hashing import md5_file, md5_manifest, walk_files
+from mlpipe.hashing import fingerprint, md5_file
 
 StatKey = tuple[int, int, int]
 
@@ -53,10 +53,8 @@ class DigestCache:
         return digest
 
     def fingerprint(self, path: Path) -> str:
-        """A file's md5, or a folder's md5 over sorted "relpath\\0md5\\n"."""
-        if path.is_dir():
-            return md5_manifest((rel, self.file_md5(p)) for rel, p in walk_files(path))
-        return self.file_md5(path)
+        """`hashing.fingerprint` with every file's md5 taken from the memo."""
+        return fingerprint(path, self.file_md5)
 
     def save(self) -> None:
         """Write new entries; concurrent runs may interleave safely (last writer wins per row)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,16 @@ def walk_files(root: Path) -> list[tuple[str, Path]]:
             path = Path(dirpath, name)
             found.append((path.relative_to(root).as_posix(), path))
     return sorted(found)
+
+
+def fingerprint(path: Path, file_md5: Callable[[Path], str] = md5_file) -> str:
+    """DESIGN's input fingerprint: a file's md5, or a folder's md5 over sorted "relpath\\0md5\\n".
+
+    `file_md5` lets the stat-keyed memo (`DigestCache`) supply file digests.
+    """
+    if path.is_dir():
+        return md5_manifest((rel, file_md5(p)) for rel, p in walk_files(path))
+    return file_md5(path)
 
 
 def module_key(module_id: str, source_md5: str, version: str | None = None) -> str:
