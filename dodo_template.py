@@ -9,8 +9,8 @@ import sys
 
 from doit import get_var
 
-from mlpipe.engine import dodo_namespace
-from mlpipe.errors import MlpipeError
+from mlpipe.core.errors import MlpipeError
+from mlpipe.engine.doit_tasks import dodo_namespace
 
 try:
     globals().update(dodo_namespace(get_var("pipe")))

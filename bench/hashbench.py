@@ -1,6 +1,6 @@
 """Hashing figures on a 1 GB random file: md5 throughput next to `md5sum`, and the stat-keyed memo.
 
-    throughput   `mlpipe.hashing.md5_file` in a fresh process vs `md5sum`, same file, interleaved
+    throughput   `mlpipe.core.hashing.md5_file` in a fresh process vs `md5sum`, same file, interleaved
     memo         DigestCache (a new instance per check, as a new `ml` process would):
                  first sight = one read; unchanged = a stat; after `touch` = one read; then a stat
     end to end   `ml runpipe` on a pipe whose job takes the 1 GB file as a local:// input
@@ -53,7 +53,7 @@ def throughput(big: Path, repeats: int, env: Mapping[str, str]) -> dict[str, Any
     md5_file is timed around the call (in this process: the hashing, not Python's start-up);
     md5sum as a whole process (its start-up is a millisecond).
     """
-    from mlpipe.hashing import md5_file
+    from mlpipe.core.hashing import md5_file
 
     ours, theirs = [], []
     for _ in range(repeats):
@@ -77,7 +77,7 @@ def throughput(big: Path, repeats: int, env: Mapping[str, str]) -> dict[str, Any
 
 def memo(big: Path, db: Path) -> dict[str, Any]:
     """Time and bytes read by DigestCache.file_md5 through first sight, unchanged, touch, unchanged."""
-    from mlpipe.digests import DigestCache
+    from mlpipe.store.digests import DigestCache
 
     steps: dict[str, Any] = {}
 

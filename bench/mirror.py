@@ -75,8 +75,8 @@ def make_files(folder: Path, count: int, size: int) -> list[Path]:
 
 def fill_cache(home: Path, files: list[Path]) -> None:
     """Put copies of `files` into the home's cache, as jobs would have left them."""
-    from mlpipe.cache import LocalCache
-    from mlpipe.hashing import md5_file
+    from mlpipe.core.hashing import md5_file
+    from mlpipe.store.cache import LocalCache
 
     cache = LocalCache(home / "cache" / "data", home / "cache" / "tmp")
     for path in files:

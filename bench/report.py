@@ -88,7 +88,7 @@ def print_report(results: dict[str, Any], fmt: str = "simple") -> None:
     if hashing:
         tp = hashing["throughput"]
         mb = hashing["size_bytes"] >> 20
-        rows = [[f"md5 of {mb} MB: mlpipe.hashing.md5_file", fmt_time(tp["md5_file"]["min_s"]),
+        rows = [[f"md5 of {mb} MB: mlpipe.core.hashing.md5_file", fmt_time(tp["md5_file"]["min_s"]),
                  f"{tp['md5_file']['mb_per_s_best']} MB/s"],
                 ["the same file: md5sum", fmt_time(tp["md5sum"]["min_s"]), f"{tp['md5sum']['mb_per_s_best']} MB/s"],
                 ["md5_file / md5sum throughput (best; median)", "",

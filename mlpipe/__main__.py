@@ -1,5 +1,5 @@
 """`python -m mlpipe` is `ml`."""
 
-from mlpipe.cli import run
+from mlpipe.cli.main import run
 
 run()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlpipe.cli import main
+from mlpipe.cli.main import main
 
 pytest_plugins = ["s3fixture"]  # s3_server, s3_bucket, s3_env: a real SeaweedFS S3 server
 

@@ -1,4 +1,4 @@
-"""Tests for mlpipe.authoring: module YAML drafted from argparse scripts that are never run."""
+"""Tests for mlpipe.ops.authoring: module YAML drafted from argparse scripts that are never run."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from mlpipe.authoring import describe_script, render_module_yaml, write_module_yaml
-from mlpipe.errors import UsageError
-from mlpipe.spec import parse_module
+from mlpipe.core.errors import UsageError
+from mlpipe.core.spec import parse_module
+from mlpipe.ops.authoring import describe_script, render_module_yaml, write_module_yaml
 
 FILE_REQUIRED = {"type": "file", "optional": False, "datafile": True}
 FILE_OPTIONAL = {"type": "file", "optional": True, "datafile": True}

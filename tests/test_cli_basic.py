@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import Env, ml_process, write_tree
 
-from mlpipe.cli import main
+from mlpipe.cli.main import main
 
 HOME_LAYOUT = ["apps", "cache/data", "cache/tmp", "downloads", "jobs", "doit", "locks", "state"]
 

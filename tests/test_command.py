@@ -1,4 +1,4 @@
-"""Tests for mlpipe.command: a module's `cmd` tokens -> the argument list a job runs with."""
+"""Tests for mlpipe.core.command: a module's `cmd` tokens -> the argument list a job runs with."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from mlpipe.command import build_argv, render_param
-from mlpipe.spec import ParamSpec
+from mlpipe.core.command import build_argv, render_param
+from mlpipe.core.spec import ParamSpec
 
 PY = "/opt/venv/bin/python3.11"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -10,10 +11,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-CORE = ["mlpipe.spec", "mlpipe.plan", "mlpipe.uri", "mlpipe.hashing", "mlpipe.command", "mlpipe.errors"]
+CORE = ["mlpipe.core.spec", "mlpipe.core.plan", "mlpipe.core.uri", "mlpipe.core.hashing", "mlpipe.core.command",
+        "mlpipe.core.errors"]
 THIRD_PARTY = ["boto3", "botocore", "requests", "urllib3", "git", "doit", "tabulate"]
-EDGES = ["subprocess", "mlpipe.execute", "mlpipe.engine", "mlpipe.build", "mlpipe.sources", "mlpipe.s3",
-         "mlpipe.mirror", "mlpipe.cache", "mlpipe.records", "mlpipe.cli", "mlpipe.commands"]
+EDGES = ["subprocess", "mlpipe.engine", "mlpipe.sources", "mlpipe.remote", "mlpipe.store", "mlpipe.home",
+         "mlpipe.ops", "mlpipe.cli"]
+# The package's layers, lowest first: a module imports only from its own layer or lower ones.
+LAYERS = ["core", "store", "home", "remote", "sources", "engine", "ops", "cli"]
 
 
 def loaded_after(code: str) -> set[str]:
@@ -40,7 +44,7 @@ def test_ml_help_loads_no_heavy_dependency() -> None:
         "except SystemExit as exc:\n"
         "    assert exc.code in (0, None), exc.code\n"
     )
-    assert "mlpipe.cli" in loaded
+    assert "mlpipe.cli.main" in loaded
     heavy = {"boto3", "botocore", "requests", "git", "doit"}
     assert loaded.isdisjoint(heavy), sorted(loaded & heavy)
 
@@ -49,3 +53,35 @@ def test_python_m_mlpipe_help_works() -> None:
     done = subprocess.run([sys.executable, "-m", "mlpipe", "--help"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0
     assert "runpipe" in done.stdout and "Traceback" not in done.stderr
+
+
+def _imported_layers(path: Path) -> set[tuple[str, int]]:
+    """(layer, line) of every mlpipe module `path` imports, lazy imports inside functions included."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        elif isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "mlpipe" and len(parts) > 1 and parts[1] in LAYERS:
+                found.add((parts[1], node.lineno))
+    return found
+
+
+def test_every_module_sits_in_a_layer() -> None:
+    loose = [p.name for p in (REPO / "mlpipe").glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    assert not loose, f"modules outside the layers: {loose}"
+    assert {p.name for p in (REPO / "mlpipe").iterdir() if p.is_dir() and p.name != "__pycache__"} == set(LAYERS)
+
+
+def test_imports_only_point_down() -> None:
+    upward = []
+    for layer in LAYERS:
+        for path in sorted((REPO / "mlpipe" / layer).rglob("*.py")):
+            for imported, line in _imported_layers(path):
+                if LAYERS.index(imported) > LAYERS.index(layer):
+                    upward.append(f"{path.relative_to(REPO)}:{line} imports mlpipe.{imported}")
+    assert not upward, "imports must point down the layers " + " < ".join(LAYERS) + ":\n" + "\n".join(upward)

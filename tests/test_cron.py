@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mlpipe.commands import cron
-from mlpipe.commands.cron import ml_command
+from mlpipe.cli.commands import cron
+from mlpipe.cli.commands.cron import ml_command
 
 CHAIN = "toy/pipe/chain.yaml"
 

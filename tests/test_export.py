@@ -12,13 +12,13 @@ import pytest
 # Test arguments named like the imported fixtures are how pytest injects them, not redefinitions.
 from s3fixture import S3Server
 
-from mlpipe import s3
-from mlpipe.apps import AppIndex
-from mlpipe.digests import DigestCache
-from mlpipe.errors import StoreError, UriError
-from mlpipe.settings import load_settings
+from mlpipe.core.errors import StoreError, UriError
+from mlpipe.core.uri import parse_uri
+from mlpipe.home.apps import AppIndex
+from mlpipe.home.settings import load_settings
+from mlpipe.remote import s3
 from mlpipe.sources import SourceContext, Sources
-from mlpipe.uri import parse_uri
+from mlpipe.store.digests import DigestCache
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def write_tree(root: Path, files: dict[str, bytes]) -> Path:
 
 
 def count_puts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Keys uploaded through mlpipe.s3.upload_file from now on."""
+    """Keys uploaded through mlpipe.remote.s3.upload_file from now on."""
     uploaded: list[str] = []
     real = s3.upload_file
 

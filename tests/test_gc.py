@@ -9,8 +9,8 @@ from pathlib import Path
 
 from conftest import write_tree
 
-from mlpipe import records
-from mlpipe.lock import hold_lock, lock_path
+from mlpipe.store import records
+from mlpipe.store.lock import hold_lock, lock_path
 
 CHAIN = "toy/pipe/chain.yaml"
 DAY = 86400

@@ -1,4 +1,4 @@
-"""Golden tests for mlpipe.hashing (DESIGN.md's formulas) and the stat-keyed DigestCache.
+"""Golden tests for mlpipe.core.hashing (DESIGN.md's formulas) and the stat-keyed DigestCache.
 
 If a golden value here changes, every cache entry of every user is invalidated: change the
 formula only on purpose, and then update DESIGN.md, these literals and the release notes.
@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from mlpipe import digests
-from mlpipe.digests import DigestCache
-from mlpipe.hashing import (
+from mlpipe.core.hashing import (
     compute_data_hash,
     compute_job_hash,
     input_list,
@@ -27,8 +25,10 @@ from mlpipe.hashing import (
     param_list,
     walk_files,
 )
-from mlpipe.plan import make_plan
-from mlpipe.spec import parse_module, parse_pipe
+from mlpipe.core.plan import make_plan
+from mlpipe.core.spec import parse_module, parse_pipe
+from mlpipe.store import digests
+from mlpipe.store.digests import DigestCache
 
 
 def md5(data: str | bytes) -> str:

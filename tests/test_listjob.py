@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conftest import write_tree
 
-from mlpipe import records
+from mlpipe.store import records
 
 CHAIN = "toy/pipe/chain.yaml"
 SLOW = """

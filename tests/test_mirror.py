@@ -15,12 +15,20 @@ import pytest
 from conftest import Env, write_tree
 from s3fixture import S3Server
 
-from mlpipe.cache import LocalCache
-from mlpipe.errors import UsageError
-from mlpipe.hashing import md5_manifest
-from mlpipe.mirror import S3Mirror, open_mirror
-from mlpipe.mirror_entry import FILE, FOLDER, Corrupt, Sidecar, parse_mirror_url, parse_sidecar, sidecar_from_metadata
-from mlpipe.settings import load_settings
+from mlpipe.core.errors import UsageError
+from mlpipe.core.hashing import md5_manifest
+from mlpipe.home.settings import load_settings
+from mlpipe.remote.mirror import S3Mirror, open_mirror
+from mlpipe.remote.mirror_entry import (
+    FILE,
+    FOLDER,
+    Corrupt,
+    Sidecar,
+    parse_mirror_url,
+    parse_sidecar,
+    sidecar_from_metadata,
+)
+from mlpipe.store.cache import LocalCache
 
 CHAIN = "toy/pipe/chain.yaml"
 

@@ -1,4 +1,4 @@
-"""Tests for mlpipe.plan: make_plan orders jobs and reports every validation problem at once."""
+"""Tests for mlpipe.core.plan: make_plan orders jobs and reports every validation problem at once."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Mapping
 
 import pytest
 
-from mlpipe.errors import Problem, SpecError
-from mlpipe.plan import Plan, make_plan
-from mlpipe.spec import ModuleSpec, parse_module, parse_pipe
+from mlpipe.core.errors import Problem, SpecError
+from mlpipe.core.plan import Plan, make_plan
+from mlpipe.core.spec import ModuleSpec, parse_module, parse_pipe
 
 PIPE_FILE = "apps/demo/pipe/p.yaml"
 

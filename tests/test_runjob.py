@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from conftest import write_tree
 
-from mlpipe import records
-from mlpipe.cache import LocalCache
-from mlpipe.errors import UriError
-from mlpipe.lock import lock_path
-from mlpipe.uri import parse_uri
+from mlpipe.core.errors import UriError
+from mlpipe.core.uri import parse_uri
+from mlpipe.store import records
+from mlpipe.store.cache import LocalCache
+from mlpipe.store.lock import lock_path
 
 CHAIN = "toy/pipe/chain.yaml"
 

@@ -1,4 +1,4 @@
-"""mlpipe.s3 against a real SeaweedFS server: client settings, ~/.s3cfg fallback, error translation."""
+"""mlpipe.remote.s3 against a real SeaweedFS server: client settings, ~/.s3cfg fallback, error translation."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import pytest
 # Test arguments named like the imported fixtures are how pytest injects them, not redefinitions.
 from s3fixture import S3Server, free_ports
 
-from mlpipe import s3
-from mlpipe.errors import FetchError, StoreError
-from mlpipe.settings import Settings, load_settings
+from mlpipe.core.errors import FetchError, StoreError
+from mlpipe.home.settings import Settings, load_settings
+from mlpipe.remote import s3
 
 
 def make_settings(tmp_path: Path, endpoint: str = "") -> Settings:
@@ -35,7 +35,7 @@ def clear_aws_env(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
 
 
 def test_import_is_cheap() -> None:
-    code = "import sys, mlpipe.s3, mlpipe.sources.s3; print('boto3' in sys.modules or 'botocore' in sys.modules)"
+    code = "import sys, mlpipe.remote.s3, mlpipe.sources.s3; print('boto3' in sys.modules or 'botocore' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

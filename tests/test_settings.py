@@ -1,4 +1,4 @@
-"""Tests for mlpipe.settings: defaults < extra_settings.py < MLPIPE_<NAME> < flags, with sources."""
+"""Tests for mlpipe.home.settings: defaults < extra_settings.py < MLPIPE_<NAME> < flags, with sources."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from mlpipe.errors import UsageError
-from mlpipe.settings import DEFAULTS, init_home, load_settings
+from mlpipe.core.errors import UsageError
+from mlpipe.home.settings import DEFAULTS, init_home, load_settings
 
 
 @pytest.fixture

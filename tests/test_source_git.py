@@ -12,14 +12,14 @@ import pytest
 from gitremote import GitRemote
 from pytest_httpserver import HTTPServer
 
-from mlpipe.apps import AppIndex
-from mlpipe.digests import DigestCache
-from mlpipe.errors import FetchError, UriError
-from mlpipe.hashing import md5_manifest, md5_text
-from mlpipe.settings import load_settings
+from mlpipe.core.errors import FetchError, UriError
+from mlpipe.core.hashing import md5_manifest, md5_text
+from mlpipe.core.uri import Uri, parse_uri
+from mlpipe.home.apps import AppIndex
+from mlpipe.home.settings import load_settings
 from mlpipe.sources import SourceContext
 from mlpipe.sources.git import GitSource
-from mlpipe.uri import Uri, parse_uri
+from mlpipe.store.digests import DigestCache
 
 
 class Remote(GitRemote):

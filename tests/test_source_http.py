@@ -13,13 +13,13 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from mlpipe.apps import AppIndex
-from mlpipe.digests import DigestCache
-from mlpipe.errors import FetchError
-from mlpipe.settings import load_settings
+from mlpipe.core.errors import FetchError
+from mlpipe.core.uri import Uri, parse_uri
+from mlpipe.home.apps import AppIndex
+from mlpipe.home.settings import load_settings
 from mlpipe.sources import SourceContext
 from mlpipe.sources.http import HttpSource, redact, version_of
-from mlpipe.uri import Uri, parse_uri
+from mlpipe.store.digests import DigestCache
 
 
 def make_source(home: Path, progress: bool = False) -> HttpSource:

@@ -11,14 +11,14 @@ import pytest
 # Test arguments named like the imported fixtures are how pytest injects them, not redefinitions.
 from s3fixture import S3Server
 
-from mlpipe.apps import AppIndex
-from mlpipe.digests import DigestCache
-from mlpipe.errors import FetchError
-from mlpipe.hashing import md5_manifest
-from mlpipe.settings import load_settings
+from mlpipe.core.errors import FetchError
+from mlpipe.core.hashing import md5_manifest
+from mlpipe.core.uri import parse_uri
+from mlpipe.home.apps import AppIndex
+from mlpipe.home.settings import load_settings
 from mlpipe.sources import Probe, SourceContext
 from mlpipe.sources.s3 import S3Source, relative_path
-from mlpipe.uri import parse_uri
+from mlpipe.store.digests import DigestCache
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests for mlpipe.spec: module and pipe YAML (as text) -> dataclasses, or a located SpecError."""
+"""Tests for mlpipe.core.spec: module and pipe YAML (as text) -> dataclasses, or a located SpecError."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from mlpipe.errors import SpecError, UserError
-from mlpipe.spec import (
+from mlpipe.core.errors import SpecError, UserError
+from mlpipe.core.spec import (
     Binding,
     JobSpec,
     ModuleSpec,

@@ -14,8 +14,8 @@ import pytest
 from conftest import Env, write_tree
 from s3fixture import S3Server
 
-from mlpipe import s3
-from mlpipe.cache import LocalCache
+from mlpipe.remote import s3
+from mlpipe.store.cache import LocalCache
 
 CHAIN = "toy/pipe/chain.yaml"
 
@@ -196,7 +196,7 @@ def test_folder_entries_round_trip_through_sync(env, ml, toy, mirror_url, tmp_pa
     for rel in ("x.txt", "deep/y.txt"):
         (scratch / "out" / rel).parent.mkdir(parents=True, exist_ok=True)
         (scratch / "out" / rel).write_bytes((source / rel).read_bytes())
-    from mlpipe.hashing import md5_file, md5_manifest
+    from mlpipe.core.hashing import md5_file, md5_manifest
 
     md5 = md5_manifest([(rel, md5_file(source / rel)) for rel in ("x.txt", "deep/y.txt")])
     cache.put("f" * 32, scratch / "out", md5=md5, job_hash="0" * 32)
@@ -211,7 +211,7 @@ def test_folder_entries_round_trip_through_sync(env, ml, toy, mirror_url, tmp_pa
 
 def test_large_entries_go_multipart_and_are_hashed_as_their_ranges_land(env, ml, mirror_url, s3_server, s3_bucket,
                                                                         tmp_path, monkeypatch, requests):
-    from mlpipe import mirror
+    from mlpipe.remote import mirror
 
     monkeypatch.setattr(mirror, "LARGE", 8 * 1024)  # "large" from 8 KB, in ranges of 3,000 bytes
     monkeypatch.setattr(mirror, "LARGE_PART", 3000)

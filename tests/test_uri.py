@@ -1,11 +1,11 @@
-"""Tests for mlpipe.uri: every scheme of DESIGN.md parses; traversal and bad syntax are UriErrors."""
+"""Tests for mlpipe.core.uri: every scheme of DESIGN.md parses; traversal and bad syntax are UriErrors."""
 
 from __future__ import annotations
 
 import pytest
 
-from mlpipe.errors import UriError, UserError
-from mlpipe.uri import Uri, is_uri, parse_uri, redact
+from mlpipe.core.errors import UriError, UserError
+from mlpipe.core.uri import Uri, is_uri, parse_uri, redact
 
 
 @pytest.mark.parametrize(

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from mlpipe.errors import MlpipeError, UriError
-from mlpipe.uri import Uri
+from mlpipe.core.errors import MlpipeError, UriError
+from mlpipe.core.uri import Uri
 
 if TYPE_CHECKING:
-    from mlpipe.apps import AppIndex
-    from mlpipe.digests import DigestCache
-    from mlpipe.settings import Settings
+    from mlpipe.home.apps import AppIndex
+    from mlpipe.home.settings import Settings
+    from mlpipe.store.digests import DigestCache
 
 T = TypeVar("T")
 

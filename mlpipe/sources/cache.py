@@ -6,10 +6,10 @@ rerun from its record (`ml runjob`) gets the same job hash as in its pipe.
 
 from __future__ import annotations
 
-from mlpipe.cache import CacheEntry, LocalCache
-from mlpipe.errors import FetchError
+from mlpipe.core.errors import FetchError
+from mlpipe.core.uri import Uri
 from mlpipe.sources import Fetched, Probe, SourceContext
-from mlpipe.uri import Uri
+from mlpipe.store.cache import CacheEntry, LocalCache
 
 
 class CacheSource:
@@ -28,7 +28,7 @@ class CacheSource:
         return Fetched(entry.path, entry.md5, entry.md5)
 
     def _pull(self, uri: Uri) -> CacheEntry:
-        from mlpipe.mirror import open_mirror
+        from mlpipe.remote.mirror import open_mirror
 
         mirror = open_mirror(self.context.settings)
         entry = self.cache.get(uri.root) if mirror is not None and mirror.pull([uri.root]) else None

@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mlpipe.digests import DigestCache
-from mlpipe.hashing import md5_text
+from mlpipe.core.hashing import md5_text
+from mlpipe.core.uri import Uri
 from mlpipe.sources import Fetched
-from mlpipe.uri import Uri
+from mlpipe.store.digests import DigestCache
 
 
 class DownloadCache:

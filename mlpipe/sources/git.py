@@ -27,11 +27,11 @@ from pathlib import Path
 import git
 from git.exc import CommandError, GitError, ODBError
 
-from mlpipe.errors import FetchError, UriError
-from mlpipe.hashing import md5_text
+from mlpipe.core.errors import FetchError, UriError
+from mlpipe.core.hashing import md5_text
+from mlpipe.core.uri import Uri, redact
 from mlpipe.sources import Fetched, Probe, SourceContext
 from mlpipe.sources.download_cache import DownloadCache
-from mlpipe.uri import Uri, redact
 
 ENV = {"GIT_TERMINAL_PROMPT": "0"}  # a password prompt must never hang a cron run
 FULL_SHA = re.compile(r"[0-9a-fA-F]{40}")

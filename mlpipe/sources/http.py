@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
-from mlpipe.errors import FetchError
+from mlpipe.core.errors import FetchError
+from mlpipe.core.uri import Uri, redact
 from mlpipe.sources import Fetched, Probe, SourceContext
 from mlpipe.sources.download_cache import DownloadCache
-from mlpipe.uri import Uri, redact
 
 T = TypeVar("T")
 

@@ -7,10 +7,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from mlpipe.errors import StoreError, UriError
-from mlpipe.hashing import walk_files
+from mlpipe.core.errors import StoreError, UriError
+from mlpipe.core.hashing import walk_files
+from mlpipe.core.uri import Uri
 from mlpipe.sources import Fetched, Probe, SourceContext
-from mlpipe.uri import Uri
 
 
 class LocalSource:

@@ -15,12 +15,12 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from mlpipe import s3
-from mlpipe.errors import FetchError, UriError
-from mlpipe.hashing import md5_text, walk_files
+from mlpipe.core.errors import FetchError, UriError
+from mlpipe.core.hashing import md5_text, walk_files
+from mlpipe.core.uri import Uri
+from mlpipe.remote import s3
 from mlpipe.sources import Fetched, Probe, SourceContext
 from mlpipe.sources.download_cache import DownloadCache
-from mlpipe.uri import Uri
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""The `ml` command line: argument parsing, reports, one module per command."""

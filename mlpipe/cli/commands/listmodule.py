@@ -1,0 +1,52 @@
+"""`ml listmodule [APP] [--json]`: modules and their inputs, outputs and parameters."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlpipe.cli.commands import add_json_flag, home_settings
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("app", nargs="?", help="only this app")
+    add_json_flag(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlpipe.cli.report import print_json, print_table
+    from mlpipe.core.errors import SpecError
+    from mlpipe.home.apps import AppIndex
+    from mlpipe.home.loader import load_module
+
+    apps = AppIndex.discover(home_settings())
+    if args.app:
+        apps.app_dir(args.app)
+    rows = []
+    for module_id in apps.module_ids(args.app):
+        try:
+            module = load_module(apps, module_id)
+        except SpecError as exc:
+            rows.append({"module": module_id, "error": str(exc.problems[0])})
+            continue
+        rows.append({
+            "module": module_id,
+            "inputs": {n: p.type for n, p in module.inputs.items()},
+            "outputs": {n: p.type for n, p in module.outputs.items()},
+            "parameters": {n: {"type": p.type, "default": p.default} for n, p in module.params.items()},
+        })
+    if args.json:
+        print_json(rows)
+        return 0
+
+    def names(ports: dict) -> str:
+        return ", ".join(f"{n}:{t}" for n, t in ports.items())
+
+    def params(row: dict) -> str:
+        return ", ".join(f"{n}={p['default']!r}" for n, p in row["parameters"].items())
+
+    print_table(
+        ([r["module"], "invalid: " + r["error"], "", ""] if "error" in r
+         else [r["module"], names(r["inputs"]), names(r["outputs"]), params(r)] for r in rows),
+        ["module", "inputs", "outputs", "parameters"],
+    )
+    return 0

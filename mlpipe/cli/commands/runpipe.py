@@ -1,0 +1,144 @@
+"""`ml runpipe PIPE`: run what is stale, like make; `--dry-run` says what and why."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from typing import TYPE_CHECKING
+
+from mlpipe.cli.commands import add_json_flag, home_settings
+
+if TYPE_CHECKING:
+    from mlpipe.engine.build import Builder, JobStatus
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("pipe", help="a pipe id (APP/pipe/NAME.yaml) or a path to a pipe YAML")
+    parser.add_argument("-n", "--dry-run", action="store_true", help="say what would run and why; change nothing")
+    parser.add_argument("-j", "--jobs", type=int, help="run up to N jobs at once (default: setting JOBS)")
+    parser.add_argument("--force", action="store_true", help="rerun every job even if its outputs are cached")
+    parser.add_argument("--keep-going", action="store_true", help="after a failure, run every branch that can")
+    parser.add_argument("--set", action="append", default=[], metavar="JOB.PARAM=VALUE",
+                        help="override a parameter (repeatable)")
+    parser.add_argument("--no-wait", action="store_true", help="exit 75 at once if this pipe is already running")
+    add_json_flag(parser)
+
+
+def parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:
+    """`["train.lr=0.1"]` -> `{"train": {"lr": "0.1"}}` (typed later, by the module)."""
+    from mlpipe.core.errors import UsageError
+
+    overrides: dict[str, dict[str, str]] = {}
+    for item in items:
+        target, sep, value = item.partition("=")
+        job, dot, param = target.rpartition(".")
+        if not sep or not dot or not job or not param:
+            raise UsageError(f"--set {item!r}: expected JOB.PARAM=VALUE")
+        overrides.setdefault(job, {})[param] = value
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlpipe.core.errors import UsageError
+    from mlpipe.engine.build import Builder
+    from mlpipe.home.loader import load_plan
+    from mlpipe.remote.mirror import open_mirror
+
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("-j/--jobs must be at least 1")
+    settings = home_settings({"JOBS": args.jobs})
+    plan, apps = load_plan(settings, args.pipe, parse_overrides(args.set))
+    jobs = settings["JOBS"]
+    echo = sys.stderr if jobs == 1 and sys.stderr.isatty() and not args.json else None
+    builder = Builder(settings, plan, apps, force=args.force, mirror=open_mirror(settings), echo=echo,
+                      progress=sys.stderr.isatty())
+    builder.check_local_inputs()
+    if args.dry_run:
+        return _dry_run(builder, args.json)
+    return _run(builder, args, jobs)
+
+
+def _dry_run(builder: Builder, as_json: bool) -> int:
+    from mlpipe.cli.report import print_json, print_table, short
+    from mlpipe.engine.doit_tasks import db_path, saved_manifests
+
+    saved = saved_manifests(db_path(builder.settings, builder.plan.pipe_id))
+    statuses = builder.explain(lambda name: saved.get(name, {}))
+    if as_json:
+        print_json({"pipe": builder.plan.pipe_id, "jobs": [_status_json(s) for s in statuses]})
+        return 0
+    stale = [s for s in statuses if s.status == "stale"]
+    if not stale:
+        print(f"{builder.plan.pipe_id}: all {len(statuses)} jobs up to date, nothing to do")
+        return 0
+    print_table(([s.name, s.status, s.action, short(s.job_id), "; ".join(s.reasons)] for s in statuses),
+                ["job", "status", "action", "job_id", "reasons"])
+    print(f"{len(stale)} of {len(statuses)} jobs stale")
+    return 0
+
+
+def _status_json(status: JobStatus) -> dict:
+    return {"name": status.name, "job_id": status.job_id, "status": status.status, "action": status.action,
+            "reasons": status.reasons}
+
+
+def _run(builder: Builder, args: argparse.Namespace, jobs: int) -> int:
+    from mlpipe.engine.build import FAILED
+    from mlpipe.engine.doit_tasks import run_tasks
+    from mlpipe.engine.execute import terminate_all
+    from mlpipe.store.lock import hold_lock, lock_path
+
+    pipe_id = builder.plan.pipe_id
+    path = lock_path(builder.settings.locks_dir, "pipe", pipe_id)
+    started = time.monotonic()
+    def say_waiting() -> None:
+        print(f"waiting for another run of {pipe_id} to finish ...", file=sys.stderr)
+
+    with hold_lock(path, wait=not args.no_wait, busy_message=f"{pipe_id} is already running", on_wait=say_waiting):
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        try:
+            run_tasks(builder, jobs=jobs, keep_going=args.keep_going)
+        except KeyboardInterrupt:
+            terminate_all()
+            builder.wait_idle(10.0)
+            raise
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+    elapsed = time.monotonic() - started
+    results = [builder.results[name] for name in builder.plan.jobs]
+    if args.json:
+        from mlpipe.cli.report import print_json
+
+        print_json({"pipe": pipe_id, "jobs": [
+            {"name": r.name, "job_id": r.job_id, "result": r.result, "duration_s": r.duration_s,
+             "outputs": r.outputs, **({"error": r.error} if r.error else {})} for r in results]})
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r.result] = counts.get(r.result, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in counts.items())
+    if set(counts) == {"cached"}:  # no job executed or was pulled
+        print(f"{pipe_id}: {len(results)} jobs up to date, nothing to do ({elapsed:.2f}s)", file=sys.stderr)
+    else:
+        _print_summary(builder, results)
+        print(f"{pipe_id}: {summary} in {elapsed:.2f}s", file=sys.stderr)
+    failed = any(r.result == FAILED for r in results) or builder.errors
+    return 1 if failed else 0
+
+
+def _print_summary(builder: Builder, results: list) -> None:
+    from mlpipe.cli.report import render_table
+
+    consumed = {ref.value for job in builder.plan.jobs.values() for b in job.inputs.values() for ref in b.refs}
+    rows = []
+    for r in results:
+        job = builder.plan.jobs[r.name]
+        final = [f"{out}: {r.outputs[out]}" for out, value in job.outputs.items()
+                 if out in r.outputs and value not in consumed]
+        rows.append([r.name, r.result, f"{r.duration_s:.2f}s", "\n".join(final)])
+    print(render_table(rows, ["job", "result", "time", "final outputs"]), file=sys.stderr)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

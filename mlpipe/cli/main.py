@@ -1,0 +1,89 @@
+"""`ml`: parse the command line, run one command, map errors to exit codes.
+
+Exit codes (DESIGN.md): 0 success or nothing to do; 1 a job or a transfer failed while running;
+2 invalid input found before anything ran (bad YAML, unknown names, bad URI, bad usage);
+75 busy (`--no-wait` and the pipe is running); 130 interrupted (Ctrl-C or SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+# command -> (module in mlpipe.cli.commands, one-line help); modules are imported only when needed
+COMMANDS = {
+    "init": ("init", "create the home layout (idempotent) and print its path"),
+    "config": ("config", "show every setting, its value and where it came from"),
+    "mount": ("mount", "link an app directory into the home"),
+    "listpipe": ("listpipe", "list pipes on the apps path"),
+    "listmodule": ("listmodule", "list modules and their interfaces"),
+    "runpipe": ("runpipe", "run what is stale in a pipe, like make"),
+    "listjob": ("listjob", "list job records, newest first"),
+    "runjob": ("runjob", "run one recorded job again"),
+    "joblog": ("joblog", "print a job's stdout and stderr"),
+    "create_yaml": ("create_yaml", "write the module YAML for an argparse script"),
+    "sync": ("sync", "mirror the cache to or from S3"),
+    "cron": ("cron", "print a crontab line for a pipe"),
+    "gc": ("gc", "remove cache entries no pipe reaches"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit 2, as DESIGN.md says
+        self.print_usage(sys.stderr)
+        self.exit(2, f"ml: error: {message}\n")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `ml` parser. With `command` (the one the command line names), only that command is
+    imported and configured; without, every command is listed (for `ml --help` and usage errors)."""
+    parser = _Parser(prog="ml", description="MLPipe: make-style, cached machine-learning pipelines.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name, (module_name, help_text) in COMMANDS.items():
+        if command is not None and name != command:
+            continue
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == command:
+            module = importlib.import_module(f"mlpipe.cli.commands.{module_name}")
+            module.configure(command_parser)
+            command_parser.set_defaults(handler=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `ml`; return the exit code. Only here are exceptions turned into exit codes."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error (exit 2)
+        return int(exc.code or 0)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    from mlpipe.core.errors import MlpipeError  # not before: `ml --help` needs no dataclasses
+
+    try:
+        return int(args.handler(args) or 0)
+    except MlpipeError as exc:
+        if os.environ.get("MLPIPE_DEBUG"):
+            raise
+        print(f"ml {args.command}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"ml {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # full disk, permissions: the user's environment, not a bug
+        if os.environ.get("MLPIPE_DEBUG"):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"ml {args.command}: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+
+
+def run() -> None:
+    """Console entry point."""
+    sys.exit(main())

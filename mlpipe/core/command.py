@@ -1,0 +1,63 @@
+"""Build a job's argument list from its module's `cmd` (pure; the result never meets a shell).
+
+A token equal to a declared input, output or parameter name becomes its value (a list value
+becomes several arguments); `{name}` inside a longer token is replaced in place. A bool
+parameter with `flag:` becomes the flag when true and disappears when false. A left-out
+optional input or output disappears together with the `--option` just before it.
+
+>>> build_argv(("python", "-m", "m", "--n", "n", "x"), {"n": ["5"], "x": ["/c/x"]}, optional=set(), python="py")
+['py', '-m', 'm', '--n', '5', '/c/x']
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Set
+from typing import Any
+
+from mlpipe.core.spec import ParamSpec
+
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
+
+
+def render_param(spec: ParamSpec, value: Any) -> list[str]:
+    """A parameter value as command-line arguments."""
+    if value is None:
+        return []
+    if spec.type == "bool" and spec.flag:
+        return [spec.flag] if value else []
+    if isinstance(value, list):
+        return [json.dumps(v) if isinstance(v, dict | list) else str(v) for v in value]
+    if isinstance(value, dict):
+        return [json.dumps(value, sort_keys=True)]
+    return [str(value)]
+
+
+def build_argv(
+    cmd: tuple[str, ...], values: Mapping[str, list[str]], *, optional: Set[str], python: str
+) -> list[str]:
+    """Substitute `values` into `cmd`. `optional` names are left-out inputs/outputs."""
+    argv: list[str] = []
+    literal_option_at: int | None = None  # index in argv of a literal "--opt" just emitted
+    for position, token in enumerate(cmd):
+        if token in values or token in optional:
+            args = values.get(token, [])
+            if not args and token in optional and literal_option_at == len(argv) - 1:
+                argv.pop()
+            argv.extend(args)
+            literal_option_at = None
+            continue
+        if position == 0 and token in ("python", "python3"):
+            token = python
+        token = _PLACEHOLDER.sub(lambda m: _fill(m, values, optional), token)
+        argv.append(token)
+        literal_option_at = len(argv) - 1 if token.startswith("-") else None
+    return argv
+
+
+def _fill(match: re.Match[str], values: Mapping[str, list[str]], optional: Set[str]) -> str:
+    name = match.group(1)
+    if name in values:
+        return " ".join(values[name])
+    return "" if name in optional else match.group(0)

@@ -1,0 +1,194 @@
+"""Check a pipe against its modules and order its jobs (pure: no I/O).
+
+    pipe YAML ──parse_pipe──> PipeSpec ─┐
+    module YAMLs ─parse_module─> specs ─┴─ make_plan ─> Plan (jobs in dependency order)
+
+A data name links the job that outputs it to every job that inputs it:
+
+    clean ──clean_train──> bow_model ──bow_model──> evaluate
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from difflib import get_close_matches
+from graphlib import CycleError, TopologicalSorter
+from typing import Any
+
+from mlpipe.core.errors import Problem, SpecError, UriError
+from mlpipe.core.spec import INPUT, OUTPUT, PARAMETERS, Binding, JobSpec, ModuleSpec, PipeSpec, convert_param
+from mlpipe.core.uri import Uri, is_uri, parse_uri
+
+
+@dataclass(frozen=True)
+class PlannedJob:
+    """A job ready to hash and run: module resolved, parameters typed with defaults filled in."""
+
+    name: str
+    module: ModuleSpec
+    inputs: dict[str, Binding]
+    outputs: dict[str, str]
+    params: dict[str, Any]
+    upstream: tuple[str, ...]
+
+    def exports(self) -> dict[str, str]:
+        """Outputs that name a URI to export to after the job succeeds."""
+        return {name: value for name, value in self.outputs.items() if is_uri(value)}
+
+
+@dataclass(frozen=True)
+class Plan:
+    pipe: PipeSpec
+    jobs: dict[str, PlannedJob]           # in dependency order
+    producers: dict[str, tuple[str, str]]  # data name -> (job, output)
+    uris: dict[str, Uri]                   # every external input URI, parsed
+
+    @property
+    def pipe_id(self) -> str:
+        return self.pipe.pipe_id
+
+    def downstream(self, names: set[str]) -> set[str]:
+        """`names` plus every job that depends on them, transitively."""
+        found = set(names)
+        for job in self.jobs.values():
+            if found.intersection(job.upstream):
+                found.add(job.name)
+        return found
+
+
+def make_plan(
+    pipe: PipeSpec,
+    modules: Mapping[str, ModuleSpec | None],
+    overrides: Mapping[str, Mapping[str, str]] | None = None,
+    module_problems: list[Problem] | None = None,
+) -> Plan:
+    """Validate everything at once; `overrides` are `--set JOB.PARAM=VALUE` strings.
+
+    A module mapped to None could not be loaded; its problems are in `module_problems`.
+    """
+    problems: list[Problem] = list(module_problems or [])
+    file = pipe.file
+    producers: dict[str, tuple[str, str]] = {}
+    uris: dict[str, Uri] = {}
+    for job in pipe.jobs.values():
+        for out, value in job.outputs.items():
+            if is_uri(value):
+                _parse(value, file, job.name, f"{OUTPUT}.{out}", problems, uris, export=True)
+            elif value in producers:
+                first = producers[value][0]
+                problems.append(Problem(file, f"data name '{value}' is already an output of job '{first}'",
+                                        job.name, f"{OUTPUT}.{out}"))
+            else:
+                producers[value] = (job.name, out)
+    overrides = dict(overrides or {})
+    for name in overrides:
+        if name not in pipe.jobs:
+            problems.append(Problem("--set", f"unknown job '{name}'{_hint(name, pipe.jobs)}"))
+    planned: dict[str, PlannedJob] = {}
+    for job in pipe.jobs.values():
+        if job.module_id not in modules:
+            problems.append(Problem(file, f"unknown module '{job.module_id}'", job.name, "module"))
+            continue
+        module = modules[job.module_id]
+        if module is None:
+            continue
+        found = _check_job(job, module, overrides.get(job.name, {}), producers, uris, file, problems)
+        if found is not None:
+            planned[job.name] = found
+    order = _order(planned, file, problems)
+    if problems:
+        raise SpecError(problems)
+    return Plan(pipe, {name: planned[name] for name in order}, producers, uris)
+
+
+def _check_job(
+    job: JobSpec,
+    module: ModuleSpec,
+    overrides: Mapping[str, str],
+    producers: Mapping[str, tuple[str, str]],
+    uris: dict[str, Uri],
+    pipe_file: str,
+    problems: list[Problem],
+) -> PlannedJob | None:
+    before = len(problems)
+    for section, given, declared in ((INPUT, job.inputs, module.inputs), (OUTPUT, job.outputs, module.outputs)):
+        for name in given:
+            if name not in declared:
+                problems.append(Problem(pipe_file, f"module '{module.module_id}' has no {section} '{name}'"
+                                        f"{_hint(name, declared)}", job.name, f"{section}.{name}"))
+        for name, port in declared.items():
+            if name not in given and not port.optional:
+                problems.append(Problem(pipe_file, f"required {section} '{name}' of '{module.module_id}' is not given",
+                                        job.name, f"{section}.{name}"))
+    upstream: list[str] = []
+    for name, binding in job.inputs.items():
+        for ref in binding.refs:
+            where = f"{INPUT}.{name}"
+            if ref.is_uri:
+                if ref.value not in uris:  # each distinct URI is parsed once (a shared input: by every job)
+                    _parse(ref.value, pipe_file, job.name, where, problems, uris)
+            elif ref.value not in producers:
+                problems.append(Problem(pipe_file, f"unknown data name '{ref.value}'{_hint(ref.value, producers)}"
+                                        " (not an output of any job, and not a URI)", job.name, where))
+            else:
+                upstream.append(producers[ref.value][0])
+    params = _check_params(job, module, overrides, pipe_file, problems)
+    if len(problems) > before:
+        return None
+    return PlannedJob(job.name, module, job.inputs, job.outputs, params, tuple(dict.fromkeys(upstream)))
+
+
+def _check_params(
+    job: JobSpec, module: ModuleSpec, overrides: Mapping[str, str], file: str, problems: list[Problem]
+) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    given = [(name, value, file, False) for name, value in job.params.items()]
+    given += [(name, value, "--set", True) for name, value in overrides.items()]
+    for name, value, origin, from_text in given:
+        spec = module.params.get(name)
+        if spec is None:
+            problems.append(Problem(origin, f"module '{module.module_id}' has no parameter '{name}'"
+                                    f"{_hint(name, module.params)}", job.name, f"{PARAMETERS}.{name}"))
+            continue
+        try:
+            values[name] = convert_param(spec, value, from_text=from_text)
+        except ValueError as exc:
+            problems.append(Problem(origin, str(exc), job.name, f"{PARAMETERS}.{name}"))
+    for name, spec in module.params.items():
+        if name not in values and name not in {*job.params, *overrides}:  # a bad given value is reported once
+            if spec.has_default:
+                values[name] = spec.default
+            elif spec.required:
+                problems.append(Problem(file, f"parameter '{name}' has no default and is not given",
+                                        job.name, f"{PARAMETERS}.{name}"))
+    return values
+
+
+def _order(planned: Mapping[str, PlannedJob], file: str, problems: list[Problem]) -> list[str]:
+    sorter = TopologicalSorter({name: job.upstream for name, job in planned.items()})
+    try:
+        return [name for name in sorter.static_order() if name in planned]
+    except CycleError as exc:
+        cycle = " -> ".join(exc.args[1])
+        problems.append(Problem(file, f"the jobs form a cycle: {cycle}", None, "jobs"))
+        return []
+
+
+def _parse(value: str, file: str, job: str, where: str, problems: list[Problem], uris: dict[str, Uri],
+           export: bool = False) -> None:
+    try:
+        uri = parse_uri(value)
+    except UriError as exc:
+        problems.append(Problem(file, str(exc), job, where))
+        return
+    if export and uri.scheme not in ("s3", "local"):
+        problems.append(Problem(file, f"{value}: outputs can be exported to s3:// and local:// only", job, where))
+        return
+    if not export:
+        uris[value] = uri
+
+
+def _hint(name: str, known: Mapping[str, Any]) -> str:
+    match = get_close_matches(name, list(known), 1)
+    return f" (did you mean '{match[0]}'?)" if match else ""

@@ -1,0 +1,1 @@
+"""Deciding and running jobs: identities, execution, the doit adapter."""

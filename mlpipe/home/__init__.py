@@ -1,0 +1,1 @@
+"""Where things are: settings, the home layout, the apps path, reading pipe files."""

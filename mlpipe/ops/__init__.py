@@ -1,0 +1,1 @@
+"""Operations over the home: garbage collection, rerunning a recorded job, authoring."""

@@ -1,0 +1,1 @@
+"""S3 access and the S3 mirror of the cache."""

@@ -1,0 +1,55 @@
+"""Advisory file locks (flock): one per pipe for a run, one per job hash while it executes.
+
+The kernel drops a lock when its process dies, so a killed run never leaves a stale lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mlpipe.core.errors import BusyError
+from mlpipe.core.hashing import md5_text
+
+
+def lock_path(locks_dir: Path, kind: str, key: str) -> Path:
+    return locks_dir / f"{kind}-{md5_text(key)}.lock"
+
+
+@contextmanager
+def hold_lock(
+    path: Path, *, wait: bool = True, busy_message: str = "", on_wait: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Hold an exclusive lock on `path`. If someone else has it: without `wait` raise BusyError,
+    else call `on_wait` (to tell the user) and block until it is free."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not wait:
+                raise BusyError(busy_message or f"{path} is locked by another run") from None
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def is_locked(path: Path) -> bool:
+    """True when another process holds the lock on `path` (for `ml gc` and status displays)."""
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
