@@ -262,7 +262,7 @@ def test_dry_run_says_output_missing_after_cache_loss(env, ml, toy):
     final = Path(report["jobs"][-1]["outputs"]["output"])
     final.with_name(final.name + ".json").unlink()
     dry = json.loads(ml("runpipe", CHAIN, "-n", "--json").out)
-    assert dry["jobs"][2]["reasons"] == ["output missing"]
+    assert dry["jobs"][2]["reasons"] == ["output output missing from the cache"]
     env.reset_log()
     run_json(ml, CHAIN)
     assert env.executed() == ["c"]

@@ -4,6 +4,7 @@
     ├── UserError               invalid input found before anything runs  -> exit 2
     │   ├── SpecError           module / pipe YAML problems (reported all at once)
     │   ├── UriError            bad URI syntax, a path escaping its root, a missing local file
+    │   │   └── TreeError       a folder whose symlinks leave it, dangle or loop
     │   └── UsageError          bad command-line usage, unknown ids
     ├── RunError                something failed while running            -> exit 1
     │   ├── FetchError          a download or transfer failed (404, missing key, unknown rev)
@@ -35,6 +36,10 @@ class UsageError(UserError):
 
 class UriError(UserError):
     """A URI that cannot be parsed, escapes its root, or names a missing local file."""
+
+
+class TreeError(UriError):
+    """A folder holding a symbolic link that leaves it, dangles or loops, or a special file."""
 
 
 @dataclass(frozen=True)

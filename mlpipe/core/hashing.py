@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-_CHUNK = 1 << 20
+from mlpipe.core.errors import TreeError
+
 _JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(v, sort_keys=True), minus building an encoder per call
 
 
@@ -38,23 +39,54 @@ def md5_manifest(entries: Iterable[tuple[str, str]]) -> str:
     return md5_text("".join(f"{rel}\0{digest}\n" for rel, digest in sorted(entries)))
 
 
-def walk_files(root: Path) -> list[tuple[str, Path]]:
-    """Every regular file under `root` as (posix relpath, path), sorted; symlinks are followed."""
-    found = []
-    for dirpath, _dirs, files in os.walk(root, followlinks=True):
-        for name in files:
-            path = Path(dirpath, name)
-            found.append((path.relative_to(root).as_posix(), path))
-    return sorted(found)
+def walk_files(root: Path, *, within: Path | None = None) -> list[tuple[str, Path]]:
+    """Every regular file under `root` as (posix relpath, path), sorted.
+
+    Symbolic links are followed only while their target stays inside `within` (default: `root`
+    itself). A link out of it, a dangling link, a link loop or a special file (fifo, socket)
+    raises TreeError naming it: no walk leaves its root or runs forever.
+    """
+    boundary = os.path.realpath(within if within is not None else root)
+    found: list[tuple[str, Path]] = []
+    # (folder, relpath prefix, real paths of the folders above it: a link back to one is a loop)
+    pending: list[tuple[str, str, frozenset[str]]] = [(os.fspath(root), "", frozenset([os.path.realpath(root)]))]
+    while pending:
+        folder, prefix, above = pending.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                rel = prefix + entry.name
+                if entry.is_symlink():
+                    real = os.path.realpath(entry.path)
+                    if not os.path.exists(real):
+                        raise TreeError(f"{entry.path}: dangling symbolic link (to {os.readlink(entry.path)})")
+                    if real != boundary and not real.startswith(boundary + os.sep):
+                        raise TreeError(f"{entry.path}: symbolic link to {real}, outside {boundary}")
+                    if os.path.isdir(real):
+                        if real in above or boundary.startswith(real + os.sep):
+                            raise TreeError(f"{entry.path}: symbolic link loop (back to {real})")
+                        pending.append((entry.path, rel + "/", above | {real}))
+                        continue
+                    if not os.path.isfile(real):
+                        raise TreeError(f"{entry.path}: not a regular file")
+                    found.append((rel, Path(entry.path)))
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append((entry.path, rel + "/", above | {os.path.realpath(entry.path)}))
+                elif entry.is_file(follow_symlinks=False):
+                    found.append((rel, Path(entry.path)))
+                else:
+                    raise TreeError(f"{entry.path}: not a regular file or folder")
+    found.sort()
+    return found
 
 
-def fingerprint(path: Path, file_md5: Callable[[Path], str] = md5_file) -> str:
+def fingerprint(path: Path, file_md5: Callable[[Path], str] = md5_file, *, within: Path | None = None) -> str:
     """DESIGN's input fingerprint: a file's md5, or a folder's md5 over sorted "relpath\\0md5\\n".
 
-    `file_md5` lets the stat-keyed memo (`DigestCache`) supply file digests.
+    `file_md5` lets the stat-keyed memo (`DigestCache`) supply file digests; `within` is how far
+    a folder's links may reach (see `walk_files`).
     """
     if path.is_dir():
-        return md5_manifest((rel, file_md5(p)) for rel, p in walk_files(path))
+        return md5_manifest((rel, file_md5(p)) for rel, p in walk_files(path, within=within))
     return file_md5(path)
 
 

@@ -31,6 +31,7 @@ class PlannedJob:
     outputs: dict[str, str]
     params: dict[str, Any]
     upstream: tuple[str, ...]
+    always: bool = False  # the job or its module says `always: true`
 
     def exports(self) -> dict[str, str]:
         """Outputs that name a URI to export to after the job succeeds."""
@@ -136,7 +137,8 @@ def _check_job(
     params = _check_params(job, module, overrides, pipe_file, problems)
     if len(problems) > before:
         return None
-    return PlannedJob(job.name, module, job.inputs, job.outputs, params, tuple(dict.fromkeys(upstream)))
+    return PlannedJob(job.name, module, job.inputs, job.outputs, params, tuple(dict.fromkeys(upstream)),
+                      job.always or module.always)
 
 
 def _check_params(

@@ -19,11 +19,12 @@ from mlpipe.core.uri import is_uri
 # YAML keys
 INPUT, OUTPUT, PARAMETERS, CMD, SOURCE, VERSION = "input", "output", "parameters", "cmd", "source", "version"
 JOBS, MODULE = "jobs", "module"
-MODULE_KEYS = {INPUT, OUTPUT, PARAMETERS, CMD, SOURCE, VERSION, "description"}
+ALWAYS = "always"
+MODULE_KEYS = {INPUT, OUTPUT, PARAMETERS, CMD, SOURCE, VERSION, ALWAYS, "description"}
 PORT_KEYS = {"type", "optional", "datafile", "description", "help"}
 PARAM_KEYS = {"type", "default", "flag", "optional", "description", "help", "choices"}
 PIPE_KEYS = {VERSION, JOBS, "description"}
-JOB_KEYS = {MODULE, INPUT, OUTPUT, PARAMETERS, "description"}
+JOB_KEYS = {MODULE, INPUT, OUTPUT, PARAMETERS, ALWAYS, "description"}
 PIN_KEYS = {"uri", "md5", "sha256"}
 
 PARAM_TYPES = {"int": "int", "float": "float", "str": "str", "string": "str", "text": "str",
@@ -71,6 +72,7 @@ class ModuleSpec:
     cmd: tuple[str, ...]
     source: tuple[str, ...] = ()
     version: str | None = None
+    always: bool = False  # run on every `ml runpipe` (notifications, uploads of fresh data)
 
     @property
     def app(self) -> str:
@@ -109,6 +111,7 @@ class JobSpec:
     inputs: dict[str, Binding] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    always: bool = False
 
 
 @dataclass(frozen=True)
@@ -238,11 +241,12 @@ def module_from_data(data: Any, file: str, module_id: str) -> ModuleSpec:
         if pattern.startswith("/") or ".." in pattern.split("/"):
             problems.append(Problem(file, f"'{pattern}' must be a glob relative to the app", None, SOURCE))
     version = data.get(VERSION)
+    always = _bool(data.get(ALWAYS), file, ALWAYS, problems, False)
     if problems:
         raise SpecError(problems)
     return ModuleSpec(
         module_id, file, ports[INPUT], ports[OUTPUT], params, cmd, tuple(source),
-        None if version is None else str(version),
+        None if version is None else str(version), always,
     )
 
 
@@ -372,7 +376,8 @@ def _parse_job(name: str, body: Any, file: str, problems: list[Problem]) -> JobS
             continue
         outputs[str(key)] = value
     params = dict(_mapping(body.get(PARAMETERS), file, name, PARAMETERS, problems))
-    return JobSpec(name, module, inputs, outputs, params)
+    always = _bool(body.get(ALWAYS), file, f"{name}.{ALWAYS}", problems, False)
+    return JobSpec(name, module, inputs, outputs, params, always)
 
 
 def _parse_binding(value: Any, file: str, job: str, where: str, problems: list[Problem]) -> Binding | None:

@@ -11,18 +11,20 @@ The Builder knows nothing of doit: `engine.py` calls `check` (is the job up to d
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
 from mlpipe.core.command import build_argv, render_param
-from mlpipe.core.errors import FetchError, JobFailed, MlpipeError, Problem, RunError, SpecError, UserError
+from mlpipe.core.errors import FetchError, JobFailed, MlpipeError, Problem, RunError, SpecError, TreeError, UserError
 from mlpipe.core.hashing import compute_hashes, fingerprint, md5_manifest, md5_text, module_key
 from mlpipe.core.plan import Plan, PlannedJob
 from mlpipe.core.spec import ModuleSpec, Ref
@@ -31,8 +33,9 @@ from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import Settings
 from mlpipe.sources import Fetched, SourceContext, Sources
 from mlpipe.store import records
-from mlpipe.store.cache import CacheEntry, LocalCache, ScratchPool
+from mlpipe.store.cache import DAMAGED, MISSING, CacheEntry, LocalCache, ScratchPool
 from mlpipe.store.digests import DigestCache
+from mlpipe.store.links import inline_links
 from mlpipe.store.lock import hold_lock, lock_path
 
 RAN, CACHED, PULLED, FAILED, SKIPPED = "ran", "cached", "pulled", "failed", "skipped"
@@ -73,6 +76,7 @@ class JobResult:
     duration_s: float = 0.0
     outputs: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    stderr_tail: list[str] = field(default_factory=list)  # a failed job's last stderr lines
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class Builder:
         self.results: dict[str, JobResult] = {}
         self.errors: list[str] = []  # failures outside jobs (a download, a transfer)
         self.on_event: Callable[[str, str], None] = lambda name, event: None
+        self.on_message: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
         self._identities: dict[str, Identity] = {}
         # (job, fetch) -> (generation, reasons): not resolvable until some job or fetch finishes
         self._unresolved: dict[tuple[str, bool], tuple[int, list[str]]] = {}
@@ -232,8 +237,24 @@ class Builder:
         if problems:
             raise SpecError(problems)
 
-    def is_cached(self, identity: Identity) -> bool:
-        return all(self.cache.exists(h) for h in identity.outputs.values())
+    def missing(self, name: str, identity: Identity) -> list[str]:
+        """Why the job's result is not in the local cache; [] when it is (the one place that decides).
+
+        A stat per output (sidecar size or folder file list), no re-read. A job without outputs
+        is done when a stamp says its job hash succeeded; `always: true` is never done.
+        """
+        if self.plan.jobs[name].always:
+            return ["always: true"]
+        if not identity.outputs:
+            return [] if self.cache.has_stamp(identity.job_hash) else ["no successful run at this job hash"]
+        found = []
+        for output, data_hash in identity.outputs.items():
+            state = self.cache.state(data_hash)
+            if state == MISSING:
+                found.append(f"output {output} missing from the cache")
+            elif state == DAMAGED:
+                found.append(f"output {output} damaged in the cache")
+        return found
 
     # -- check and run (called from doit tasks) -------------------------------------------
     def check(self, name: str, saved: Mapping[str, Any]) -> bool:
@@ -242,9 +263,9 @@ class Builder:
             return False
         try:
             identity = self.identity(name)
-        except (MlpipeError, Unresolved):
-            return False  # `run` reports the error properly
-        if saved.get("job_hash") != identity.job_hash or not self.is_cached(identity):
+        except Exception:  # noqa: BLE001 - whatever it is, `run` meets it again and reports it as the job's failure
+            return False
+        if saved.get("job_hash") != identity.job_hash or self.missing(name, identity):
             return False
         if saved.get("exports", {}) != self.plan.jobs[name].exports():
             return False  # an export target was added or changed: `run` exports the cached outputs
@@ -252,16 +273,24 @@ class Builder:
         return True
 
     def run(self, name: str) -> dict[str, Any]:
-        """Reuse, pull or execute the job; return its manifest. Raises MlpipeError on failure."""
+        """Reuse, pull or execute the job; return its manifest. Raises MlpipeError on failure:
+        any other exception (a full disk, a permission error) becomes the job's JobFailed."""
         with self._idle:
             self._active += 1
         started = time.time()
         try:
             return self._run(name, started)
-        except MlpipeError as exc:
+        except Exception as exc:
             job_id = self._identities[name].job_hash if name in self._identities else None
-            self.results[name] = JobResult(name, job_id, FAILED, round(time.time() - started, 3), error=str(exc))
-            raise
+            failure = exc if isinstance(exc, MlpipeError) else JobFailed(f"job '{name}': {_describe(exc)}")
+            tail = getattr(exc, "stderr_tail", [])
+            self.results[name] = JobResult(name, job_id, FAILED, round(time.time() - started, 3), error=str(failure),
+                                           stderr_tail=tail)
+            if os.environ.get("MLPIPE_DEBUG") and not isinstance(exc, MlpipeError):
+                traceback.print_exception(exc, file=sys.stderr)
+            if failure is exc:
+                raise
+            raise failure from exc
         finally:
             with self._idle:
                 self._active -= 1
@@ -274,61 +303,88 @@ class Builder:
             identity = self.identity(name)
         except Unresolved as exc:
             raise FetchError(f"job '{name}': {exc}") from None
-        with hold_lock(lock_path(self.settings.locks_dir, "job", identity.job_hash)):
+        job_lock = lock_path(self.settings.locks_dir, "job", identity.job_hash)
+        with hold_lock(job_lock, on_wait=lambda: self._wait_for_holder(name, identity.job_hash)) as lock_fd:
             hashes = list(identity.outputs.values())
-            if not self.force and self.is_cached(identity):
+            if not self.force and not self.missing(name, identity):
                 result = CACHED
-            elif not self.force and self.mirror is not None and self.mirror.pull(hashes):
+            elif not self.force and hashes and self.mirror is not None and self.mirror.pull(hashes):
                 result = PULLED
             else:
                 self.on_event(name, "start")
-                self._execute(job, identity, started)
+                self._execute(job, identity, started, lock_fd)
                 result = RAN
         self._export(job, identity)
         self._finish(name, identity, result, time.time() - started)
         return {**identity.manifest(), "exports": job.exports()}
 
+    def _wait_for_holder(self, name: str, job_hash: str) -> None:
+        """The job lock is taken: by a live job whose `ml` was killed (stop it: its result has
+        nowhere to go), or by another run of the same job (say once that we wait for it)."""
+        from mlpipe.engine.execute import stop_process_group
+
+        record = records.read_record(self.settings.jobs_dir, job_hash)
+        if record is None or record.status != records.RUNNING or record.host != records.HOST:
+            self.on_message(f"{name}: waiting for another run of this job (job {job_hash[:12]}) to finish ...")
+            return
+        runner_alive = record.runner_pid is not None and records.pid_alive(record.runner_pid)
+        if not runner_alive and record.pid is not None:
+            self.on_message(f"{name}: stopping job {job_hash[:12]} (pid {record.pid}), left running by an `ml`"
+                            " that was killed; it runs again now")
+            stop_process_group(record.pid)
+            return
+        self.on_message(f"{name}: waiting for job {job_hash[:12]} (pid {record.pid}), which {record.pipe} is running"
+                        f" (started by pid {record.runner_pid}) ...")
+
     def _finish(self, name: str, identity: Identity, result: str, duration: float) -> None:
         outputs = {out: self.cache.path_str(h) for out, h in identity.outputs.items()}
         self.results[name] = JobResult(name, identity.job_hash, result, round(duration, 3), outputs)
 
-    def _execute(self, job: PlannedJob, identity: Identity, started: float) -> None:
-        scratch = self.scratch.take(f"job-{identity.job_hash[:12]}-")
+    def _execute(self, job: PlannedJob, identity: Identity, started: float, lock_fd: int) -> None:
+        """Run the job's command in a fresh scratch dir and publish its outputs. Its record is
+        written twice: when the process starts (with its pid) and when the job ends."""
+        scratch = self.scratch.take(f"job-{identity.job_hash}-")
         record = records.JobRecord(
             identity.job_hash, self.plan.pipe_id, job.name, job.module.module_id, dict(job.params),
-            dict(identity.inputs), dict(identity.outputs), started=started,
+            dict(identity.inputs), dict(identity.outputs), started=started, runner_pid=os.getpid(),
             input_refs={name: [self._ref_origin(ref) for ref in b.refs] for name, b in job.inputs.items()},
         )
+        stderr_log = records.log_paths(self.settings.jobs_dir, identity.job_hash)[1]
         try:
             argv, produced = self._argv(job, scratch)
             record.argv = argv
-            records.write_record(self.settings.jobs_dir, record)
-            try:
-                code = self._spawn(job, identity, scratch, argv, record)
-            except BaseException:
-                record.status, record.ended, record.error = records.FAILED, time.time(), "interrupted"
-                records.write_record(self.settings.jobs_dir, record)
-                raise
+            code = self._spawn(job, identity, scratch, argv, record, lock_fd)
             record.exit_code, record.ended = code, time.time()
             missing = [out for out, path in produced.items()
-                       if not path.exists() and not job.module.outputs[out].optional]
+                       if not os.path.lexists(path) and not job.module.outputs[out].optional]
             if code != 0 or missing:
-                record.status = records.FAILED
-                record.error = (f"exit code {code}" if code != 0
-                                else f"exited 0 but did not write output(s): {', '.join(missing)}")
-                records.write_record(self.settings.jobs_dir, record)
-                stderr_log = records.log_paths(self.settings.jobs_dir, identity.job_hash)[1]
-                raise JobFailed(f"job '{job.name}' failed: {record.error} (log: {stderr_log})")
-            entries = [self._publish(identity, out, path) for out, path in produced.items() if path.exists()]
+                from mlpipe.engine.execute import describe_exit
+
+                record.stderr_tail = _tail(stderr_log)
+                raise JobFailed(f"job '{job.name}' failed: "
+                                + (describe_exit(code) if code != 0
+                                   else f"exited 0 but did not write output(s): {', '.join(missing)}")
+                                + f" (log: {stderr_log})")
+            entries = [self._publish(job, identity, scratch, out, path)
+                       for out, path in produced.items() if os.path.lexists(path)]
+            if not identity.outputs:
+                self.cache.stamp(identity.job_hash)
             record.status = records.SUCCEEDED
             records.write_record(self.settings.jobs_dir, record)
-            if self.mirror is not None:
-                self.mirror.push(entries, record)
+        except BaseException as exc:
+            record.status, record.ended = records.FAILED, record.ended or time.time()
+            record.error = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+            if isinstance(exc, JobFailed):
+                exc.stderr_tail = record.stderr_tail  # type: ignore[attr-defined]
+            _write_final(self.settings.jobs_dir, record)
+            raise
         finally:
             self.scratch.give_back(scratch)  # removed unless left exactly as it was given
+        if self.mirror is not None:
+            self.mirror.push(entries, record)
 
     def _spawn(self, job: PlannedJob, identity: Identity, scratch: Path, argv: list[str],
-               record: records.JobRecord) -> int:
+               record: records.JobRecord, lock_fd: int) -> int:
         from mlpipe.engine.execute import run_process
 
         app_parent = str(self.apps.app_dir(job.module.app).parent)
@@ -336,6 +392,7 @@ class Builder:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (app_parent, env.get("PYTHONPATH", "")) if p)
         env["MLPIPE_JOB_ID"] = identity.job_hash
         stdout_log, stderr_log = records.log_paths(self.settings.jobs_dir, identity.job_hash)
+        stdout_log.parent.mkdir(parents=True, exist_ok=True)
 
         def started(pid: int) -> None:
             record.pid = pid
@@ -343,7 +400,7 @@ class Builder:
 
         echo = (self.echo, f"[{job.name}] ") if self.echo is not None else None
         return run_process(argv, cwd=scratch, env=env, stdout_path=stdout_log, stderr_path=stderr_log,
-                           on_start=started, echo=echo)
+                           on_start=started, echo=echo, pass_fds=(lock_fd,))
 
     def _argv(self, job: PlannedJob, scratch: Path) -> tuple[list[str], dict[str, Path]]:
         """The job's command line, and where each output is expected in scratch."""
@@ -375,7 +432,11 @@ class Builder:
         producer, output = self.plan.producers[ref.value]
         return str(self.cache.path(self.identity(producer).outputs[output]))
 
-    def _publish(self, identity: Identity, output: str, path: Path) -> CacheEntry:
+    def _publish(self, job: PlannedJob, identity: Identity, scratch: Path, output: str, path: Path) -> CacheEntry:
+        try:
+            inline_links(path, scratch)
+        except TreeError as exc:
+            raise JobFailed(f"job '{job.name}' failed: output {output}: {exc}") from None
         return self.cache.put(identity.outputs[output], path, md5=fingerprint(path), job_hash=identity.job_hash,
                               replace=self.force)
 
@@ -399,18 +460,30 @@ class Builder:
                 reasons = exc.reasons if saved(name) else _never_run(exc.reasons)
                 statuses[name] = JobStatus(name, None, "stale", "run", reasons)
                 continue
-            if self.is_cached(identity) and not self.force:
+            missing = self.missing(name, identity)
+            if not missing and not self.force:
                 exports = job.exports()
                 new = [f"export {out} to {uri}" for out, uri in exports.items()
                        if saved(name).get("exports", {}).get(out) != uri]
                 statuses[name] = JobStatus(name, identity.job_hash, "up-to-date", "none", new)
                 continue
-            reasons = ["forced"] if self.force else _diff(saved(name), identity)
+            reasons = ["forced"] if self.force else self._why_stale(saved(name), identity, missing)
             reasons += [f"upstream {u} stale" for u in stale_upstream]
             hashes = list(identity.outputs.values())
-            action = "pull" if not self.force and self.mirror is not None and self.mirror.has(hashes) else "run"
+            action = ("pull" if not self.force and hashes and not job.always and self.mirror is not None
+                      and self.mirror.has(hashes) else "run")
             statuses[name] = JobStatus(name, identity.job_hash, "stale", action, reasons)
         return list(statuses.values())
+
+
+    def _why_stale(self, saved: Mapping[str, Any], identity: Identity, missing: list[str]) -> list[str]:
+        if saved.get("job_hash") == identity.job_hash:
+            return missing
+        if not saved:
+            record = records.read_record(self.settings.jobs_dir, identity.job_hash)
+            if record is not None and records.effective_status(record) == records.FAILED:
+                return [f"last run failed ({record.error or 'exit code ' + str(record.exit_code)})"]
+        return _diff(saved, identity)
 
 
 def _never_run(reasons: list[str]) -> list[str]:
@@ -422,8 +495,6 @@ def _diff(saved: Mapping[str, Any], identity: Identity) -> list[str]:
     """Why a job is stale, from its last manifest in this pipe's doit DB."""
     if not saved:
         return ["never run"]
-    if saved.get("job_hash") == identity.job_hash:
-        return ["output missing"]
     reasons = []
     old_params = saved.get("params", {})
     for name in sorted(set(old_params) | set(identity.params)):
@@ -448,6 +519,32 @@ def _check_pin(ref: Ref, fetched: Fetched) -> None:
             got = hashlib.file_digest(handle, "sha256").hexdigest()
         if got != ref.sha256:
             raise FetchError(f"{ref.value}: sha256 mismatch (pinned {ref.sha256}, got {got})")
+
+
+def _describe(exc: BaseException) -> str:
+    """One line for an unexpected error: its cause and the file it concerns."""
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _tail(log: Path, lines: int = 20) -> list[str]:
+    """The last `lines` lines of a log (read from its end: a job may write gigabytes)."""
+    try:
+        with open(log, "rb") as handle:
+            handle.seek(max(0, os.fstat(handle.fileno()).st_size - 16384))
+            text = handle.read().decode(errors="replace")
+    except OSError:
+        return []
+    return text.splitlines()[-lines:]
+
+
+def _write_final(jobs_dir: Path, record: records.JobRecord) -> None:
+    """Write a failed job's record; when even that fails (a full disk), the record stays
+    `running` with a dead pid, which every listing shows as failed."""
+    with contextlib.suppress(OSError):
+        records.write_record(jobs_dir, record)
 
 
 def _relative(path: Path, app_dir: Path) -> str:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO
@@ -23,10 +24,12 @@ def run_process(
     stderr_path: Path,
     on_start: Callable[[int], None] = lambda pid: None,
     echo: tuple[IO[str], str] | None = None,
+    pass_fds: tuple[int, ...] = (),
 ) -> int:
     """Run `argv` to completion and return its exit code (negative: killed by that signal).
 
-    `echo=(stream, prefix)` also copies every output line to `stream`, prefixed.
+    `echo=(stream, prefix)` also copies every output line to `stream`, prefixed; `pass_fds` are
+    inherited by the job (its job lock, held for as long as the job lives).
     """
     # NOTE: start_new_session puts the job in its own process group, so stopping MLPipe can
     # end the job *and* everything it spawned (killpg), while a terminal's Ctrl-C reaches
@@ -41,6 +44,7 @@ def run_process(
                 stdout=subprocess.PIPE if echo else out,
                 stderr=subprocess.PIPE if echo else err,
                 start_new_session=True,
+                pass_fds=pass_fds,
             )
         except OSError as exc:
             err.write(f"mlpipe: cannot start {argv[0]}: {exc.strerror or exc}\n".encode())
@@ -95,3 +99,29 @@ def _stop(proc: subprocess.Popen, grace_s: float) -> None:
             proc.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             continue
+
+
+def describe_exit(code: int) -> str:
+    """`2` -> "exit code 2"; `-9` -> "killed by SIGKILL"."""
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
+
+
+def stop_process_group(pid: int, grace_s: float = 5.0) -> None:
+    """SIGTERM the process group led by `pid` (not our child), SIGKILL it after `grace_s`."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)

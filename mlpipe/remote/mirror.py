@@ -455,7 +455,10 @@ class S3Mirror:
             self._put(self.sidecar_key(item.data_hash), item.to_json(), content_type="application/json")
             return item.size
         sidecar = Sidecar(item.data_hash, FILE, item.md5, item.size, item.job_hash, item.created)
-        if item.size >= LARGE:  # its md5 was computed when it entered the cache
+        if item.size >= LARGE:  # hashed once more before it goes out: the mirror never gets bad bytes
+            md5 = md5_file(item.path)
+            if md5 != item.md5:
+                return Corrupt(f"its md5 is now {md5}, the cache recorded {item.md5}")
             self._upload_large(item.path, self.data_key(item.data_hash), sidecar.to_metadata())
             return item.size
         body = item.path.read_bytes()

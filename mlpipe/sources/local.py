@@ -25,13 +25,17 @@ class LocalSource:
             raise UriError(f"{uri}: no such file or folder: {path}")
         return path
 
+    def boundary(self, uri: Uri, path: Path) -> Path:
+        """How far links inside a folder input may reach: the folder itself."""
+        return path
+
     def probe(self, uri: Uri) -> Probe:
         fetched = self.fetch(uri)
         return Probe(fetched.version, fetched.fingerprint, fetched.path)
 
     def fetch(self, uri: Uri) -> Fetched:
         path = self.locate(uri)
-        digest = self.context.digests.fingerprint(path)
+        digest = self.context.digests.fingerprint(path, within=self.boundary(uri, path))
         return Fetched(path, digest, version=digest)
 
     def export(self, uri: Uri, path: Path, fingerprint: str) -> bool:
@@ -60,6 +64,10 @@ class AppFileSource(LocalSource):
         if not path.exists():
             raise UriError(f"{uri}: no such file or folder in app '{uri.root}': {uri.path}")
         return path
+
+    def boundary(self, uri: Uri, path: Path) -> Path:
+        """Links inside an app's folder may reach anywhere in the app, never out of it."""
+        return self.context.apps.app_dir(uri.root).resolve()
 
 
 def _publish(src: Path, dest: Path) -> None:

@@ -1,9 +1,15 @@
 """The local content-addressed cache: `data/XX/<data_hash>` plus a JSON sidecar.
 
     cache/data/ab/ab12…        the output (a file or a folder), read-only once published
-    cache/data/ab/ab12….json   {"md5", "size", "job_hash", "created"}: written last, so it marks
-                               a complete entry
-    cache/tmp/                 scratch space on the same filesystem, so publishing is a rename
+    cache/data/ab/ab12….json   {"md5", "size", "job_hash", "created"} (+ "files": {relpath: size}
+                               for a folder): written last, so it marks a complete entry
+    cache/stamps/<job_hash>    a job without outputs succeeded at this hash
+    cache/tmp/PREFIX<pid>-…    scratch space on the same filesystem, so publishing is a rename;
+                               named after the process that owns it, so `ml gc` knows when it is dead
+
+An entry counts only when its sidecar parses and its data is there with the sidecar's size (a
+file) or file list (a folder): one stat per file, no re-read. Anything else reads as absent
+(`missing`) or `damaged`, so a deleted or truncated entry is rebuilt, never trusted.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from pathlib import Path
 
 from mlpipe.core.errors import StoreError
 
+PRESENT, MISSING, DAMAGED = "present", "missing", "damaged"
+
 
 @dataclass(frozen=True)
 class CacheEntry:
@@ -31,17 +39,46 @@ class CacheEntry:
     size: int
     job_hash: str
     created: float
+    files: dict[str, int] | None = None  # a folder's files and their sizes; None for a file
 
     def sidecar(self) -> dict:
         record = asdict(self)
         record.pop("path")
+        if self.files is None:
+            record.pop("files")
         return record
 
 
-def tree_size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
+def tree_files(path: Path) -> dict[str, int] | None:
+    """A folder's regular files and sizes (links not followed); None for a file."""
+    if not path.is_dir() or path.is_symlink():
+        return None
+    files = {}
+    for dirpath, _dirs, names in os.walk(path):
+        for name in names:
+            full = os.path.join(dirpath, name)
+            files[os.path.relpath(full, path).replace(os.sep, "/")] = os.lstat(full).st_size
+    return files
+
+
+def _state(path: str, meta: dict) -> str:
+    """PRESENT when the data at `path` matches the sidecar's size or file list (stats only)."""
+    try:
+        files = meta.get("files")
+        if files is None:
+            st = os.lstat(path)
+            return PRESENT if stat.S_ISREG(st.st_mode) and st.st_size == meta["size"] else DAMAGED
+        if not os.path.isdir(path):
+            return DAMAGED
+        for rel, size in files.items():
+            st = os.lstat(os.path.join(path, rel))
+            if not stat.S_ISREG(st.st_mode) or st.st_size != size:
+                return DAMAGED
+        return PRESENT
+    except FileNotFoundError:
+        return MISSING
+    except (OSError, KeyError, TypeError, AttributeError):
+        return DAMAGED
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -62,11 +99,17 @@ def write_json_atomic(path: Path, data: object) -> None:
 
 
 def _make_read_only(path: Path) -> None:
-    """Protect published bytes from jobs that would edit their inputs in place."""
-    files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+    """Protect published bytes from jobs that would edit their inputs in place.
+
+    Called on the entry inside the cache, and links are never followed: no file outside the
+    cache ever changes mode.
+    """
+    files = [path] if not path.is_dir() else [
+        os.path.join(dirpath, name) for dirpath, _dirs, names in os.walk(path) for name in names]
     for file in files:
-        mode = file.stat().st_mode
-        file.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+        st = os.lstat(file)
+        if stat.S_ISREG(st.st_mode):
+            os.chmod(file, st.st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
 def remove_tree(path: Path) -> None:
@@ -102,7 +145,7 @@ class ScratchPool:
         with self._lock:
             spare = self._spares.pop() if self._spares else None
         if spare is not None:
-            fresh = spare.with_name(prefix + os.urandom(6).hex())  # never a name mkdtemp makes
+            fresh = spare.with_name(f"{prefix}{os.getpid()}-{os.urandom(6).hex()}")  # never a name mkdtemp makes
             try:
                 os.rename(spare, fresh)
                 return fresh
@@ -140,12 +183,16 @@ class ScratchPool:
 
 
 class LocalCache:
-    """exists / get / put / list over hash-named entries."""
+    """exists / get / put / list over hash-named entries, plus stamps for jobs without outputs."""
 
-    def __init__(self, data_dir: Path, scratch_dir: Path):
+    def __init__(self, data_dir: Path, scratch_dir: Path, stamps_dir: Path | None = None):
         self.data_dir = data_dir
         self.scratch_dir = scratch_dir
+        self.stamps_dir = stamps_dir or data_dir.parent / "stamps"
         self._data = os.fspath(data_dir)  # string paths: a run looks up thousands of entries
+        # NOTE: only complete entries are remembered (a run asks for each one several times); an
+        # absent one is looked up again, since another process may publish it meanwhile.
+        self._present: dict[str, CacheEntry] = {}
 
     def path(self, data_hash: str) -> Path:
         return Path(self.path_str(data_hash))
@@ -156,10 +203,8 @@ class LocalCache:
     def _sidecar_path(self, data_hash: str) -> Path:
         return Path(self.path_str(data_hash) + ".json")
 
-    def exists(self, data_hash: str) -> bool:
-        return os.path.exists(self.path_str(data_hash) + ".json")
-
     def _sidecar(self, data_hash: str) -> dict | None:
+        """The parsed sidecar; None when missing, torn or empty (a crash mid-write reads as absent)."""
         # NOTE: os.open/os.read, not open(): half the cost, and a run reads one sidecar per job input.
         try:
             fd = os.open(self.path_str(data_hash) + ".json", os.O_RDONLY)
@@ -169,30 +214,50 @@ class LocalCache:
             chunks = []
             while chunk := os.read(fd, 1 << 16):
                 chunks.append(chunk)
-            return json.loads(b"".join(chunks).decode())
+            meta = json.loads(b"".join(chunks).decode())
         except (OSError, ValueError):
             return None
         finally:
             os.close(fd)
+        return meta if isinstance(meta, dict) else None
 
-    def get(self, data_hash: str) -> CacheEntry | None:
+    def state(self, data_hash: str) -> str:
+        """PRESENT, MISSING (no sidecar, or no data) or DAMAGED (data of another size or shape)."""
+        if data_hash in self._present:
+            return PRESENT
         meta = self._sidecar(data_hash)
         if meta is None:
-            return None
-        return CacheEntry(data_hash, self.path(data_hash), meta["md5"], meta["size"], meta["job_hash"],
-                          meta["created"])
+            return MISSING
+        state = _state(self.path_str(data_hash), meta)
+        if state == PRESENT:
+            try:
+                self._present[data_hash] = CacheEntry(
+                    data_hash, self.path(data_hash), str(meta["md5"]), int(meta["size"]), str(meta["job_hash"]),
+                    float(meta["created"]), meta.get("files"))
+            except (KeyError, TypeError, ValueError):
+                return DAMAGED
+        return state
+
+    def exists(self, data_hash: str) -> bool:
+        return self.state(data_hash) == PRESENT
+
+    def get(self, data_hash: str) -> CacheEntry | None:
+        """The complete entry, or None (missing or damaged)."""
+        return self._present.get(data_hash) if self.exists(data_hash) else None
 
     def content_md5(self, data_hash: str) -> str | None:
         """The complete entry's content md5 (what downstream jobs hash), or None."""
-        meta = self._sidecar(data_hash)
-        return None if meta is None else meta["md5"]
+        entry = self.get(data_hash)
+        return None if entry is None else entry.md5
 
     def new_scratch(self, prefix: str) -> Path:
+        """A fresh folder `PREFIX<pid>-…` under the scratch dir (the pid says who owns it)."""
         self.scratch_dir.mkdir(parents=True, exist_ok=True)
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=self.scratch_dir))
+        return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=self.scratch_dir))
 
     def put(self, data_hash: str, src: Path, *, md5: str, job_hash: str, replace: bool = False) -> CacheEntry:
-        """Move `src` (same filesystem) into the cache by atomic rename; then write the sidecar.
+        """Move `src` (same filesystem, no symbolic links) into the cache by atomic rename; then
+        make it read-only and write the sidecar, which marks the entry complete.
 
         An existing complete entry wins unless `replace` (a forced rerun) is set.
         """
@@ -201,29 +266,46 @@ class LocalCache:
             remove_tree(src)
             return existing
         target = self.path(data_hash)
-        entry = CacheEntry(data_hash, target, md5, tree_size(src), job_hash, time.time())
+        self._present.pop(data_hash, None)
         try:
-            _make_read_only(src)
+            files = tree_files(src)
+            size = sum(files.values()) if files is not None else os.lstat(src).st_size
+            entry = CacheEntry(data_hash, target, md5, size, job_hash, time.time(), files)
+            self._sidecar_path(data_hash).unlink(missing_ok=True)  # a damaged entry being replaced
             target.parent.mkdir(parents=True, exist_ok=True)
-            if target.exists() or target.is_symlink():
+            if os.path.lexists(target):
                 trash = self.new_scratch("trash-")
                 os.rename(target, trash / "old")
                 remove_tree(trash)
             os.rename(src, target)
+            _make_read_only(target)
             write_json_atomic(self._sidecar_path(data_hash), entry.sidecar())
         except OSError as exc:
             raise StoreError(f"cannot publish {data_hash} into the cache at {target}: {exc.strerror or exc}") from exc
+        self._present[data_hash] = entry
         return entry
 
     def remove(self, data_hash: str) -> None:
+        self._present.pop(data_hash, None)
         self._sidecar_path(data_hash).unlink(missing_ok=True)
         remove_tree(self.path(data_hash))
 
     def list(self) -> Iterator[str]:
-        """Every complete entry's data hash."""
+        """Every data hash with a sidecar (complete or not: `state` tells)."""
         if not self.data_dir.is_dir():
             return
         for shard in self.data_dir.iterdir():
             if shard.is_dir():
                 for sidecar in shard.glob("*.json"):
                     yield sidecar.stem
+
+    # -- stamps: the cache entry of a job without outputs ------------------------------------
+    def has_stamp(self, job_hash: str) -> bool:
+        return os.path.exists(os.path.join(self.stamps_dir, job_hash))
+
+    def stamp(self, job_hash: str) -> None:
+        try:
+            self.stamps_dir.mkdir(parents=True, exist_ok=True)
+            os.close(os.open(self.stamps_dir / job_hash, os.O_WRONLY | os.O_CREAT, 0o644))
+        except OSError as exc:
+            raise StoreError(f"cannot stamp job {job_hash} in {self.stamps_dir}: {exc.strerror or exc}") from exc

@@ -52,9 +52,9 @@ class DigestCache:
             self._rows[key] = self._dirty[key] = (stat_key, digest)  # type: ignore[index]
         return digest
 
-    def fingerprint(self, path: Path) -> str:
+    def fingerprint(self, path: Path, *, within: Path | None = None) -> str:
         """`hashing.fingerprint` with every file's md5 taken from the memo."""
-        return fingerprint(path, self.file_md5)
+        return fingerprint(path, self.file_md5, within=within)
 
     def save(self) -> None:
         """Write new entries; concurrent runs may interleave safely (last writer wins per row)."""

@@ -1,6 +1,8 @@
 """Advisory file locks (flock): one per pipe for a run, one per job hash while it executes.
 
-The kernel drops a lock when its process dies, so a killed run never leaves a stale lock.
+The kernel drops a lock when the last process holding it dies, so a killed run never leaves a
+stale lock. A job's process inherits its job lock: the lock lives exactly as long as the job,
+even when the `ml runpipe` that started it was killed.
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ def lock_path(locks_dir: Path, kind: str, key: str) -> Path:
 @contextmanager
 def hold_lock(
     path: Path, *, wait: bool = True, busy_message: str = "", on_wait: Callable[[], None] | None = None
-) -> Iterator[None]:
-    """Hold an exclusive lock on `path`. If someone else has it: without `wait` raise BusyError,
-    else call `on_wait` (to tell the user) and block until it is free."""
+) -> Iterator[int]:
+    """Hold an exclusive lock on `path`; yields its file descriptor (to hand to a child process).
+    If someone else has it: without `wait` raise BusyError, else call `on_wait` (to tell the user
+    or to stop an orphan) and block until it is free."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -36,16 +39,17 @@ def hold_lock(
             if on_wait is not None:
                 on_wait()
             fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield fd
     finally:
         os.close(fd)
 
 
 def is_locked(path: Path) -> bool:
-    """True when another process holds the lock on `path` (for `ml gc` and status displays)."""
-    if not path.exists():
+    """True when some process holds the lock on `path` (`ml gc`: is a scratch folder's job alive?)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
         return False
-    fd = os.open(path, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -1,6 +1,6 @@
 """Job records: `jobs/<job_hash>/job.json` plus `stdout.log` and `stderr.log` (no database).
 
-    jobs/<job_hash>/job.json     the full record, rewritten atomically at each step of a run
+    jobs/<job_hash>/job.json     the full record, written atomically when the job starts and ends
     jobs/index.jsonl             one summary line per write, a JSON array in JobSummary field
                                  order (append-only; the last line of a job id wins), so
                                  `ml listjob` reads one file, not 10,000
@@ -51,6 +51,8 @@ class JobRecord:
     error: str | None = None
     # where each input came from: a URI, or "data:<data_hash>" for another job's output
     input_refs: dict[str, list[str]] = field(default_factory=dict)
+    runner_pid: int | None = None  # the `ml` process that started the job (pid is the job's own)
+    stderr_tail: list[str] = field(default_factory=list)  # last lines of a failed job's stderr
 
     @property
     def duration_s(self) -> float | None:
@@ -234,13 +236,18 @@ def is_alive(record: JobRecord | JobSummary) -> bool:
     """True while the recorded process still runs (checked only on the host that ran it)."""
     if record.host != HOST or record.pid is None:
         return record.host != HOST
+    return pid_alive(record.pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while process `pid` of this host runs (a zombie counts as dead)."""
     try:
-        os.kill(record.pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return not _is_zombie(record.pid)
+    return not _is_zombie(pid)
 
 
 def _is_zombie(pid: int) -> bool:

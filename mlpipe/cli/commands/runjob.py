@@ -57,7 +57,7 @@ def _run(builder: Builder, record: JobRecord, args: argparse.Namespace) -> int:
         note = describe_change(record, identity)
         if note:
             print(note, file=sys.stderr)
-        if not args.force and builder.is_cached(identity):
+        if not args.force and not builder.missing(record.job, identity):
             outputs = {out: str(builder.cache.path(h)) for out, h in identity.outputs.items()}
             result = JobResult(record.job, identity.job_hash, CACHED, 0.0, outputs)
         else:
