@@ -28,6 +28,7 @@ COMMANDS = {
     "sync": ("sync", "mirror the cache to or from S3"),
     "cron": ("cron", "print a crontab line for a pipe"),
     "gc": ("gc", "remove cache entries no pipe reaches"),
+    "verify": ("verify", "re-hash cache entries against their sidecars; --repair removes damaged ones"),
 }
 
 

@@ -221,6 +221,9 @@ class ProgressReporter:
         if result is not None:
             tail = f" - {result.error}" if result.error else ""
             self.write(f"[{self.done}/{self.total}] {name}: {result.result} {result.duration_s:.2f}s{tail}")
+            if result.stderr_tail:
+                self.write("\n".join([f"  {name} stderr (last {len(result.stderr_tail)} lines):",
+                                       *(f"  | {line}" for line in result.stderr_tail)]))
 
     # doit reporter hooks
     def initialize(self, tasks: Any, selected: Any) -> None: ...

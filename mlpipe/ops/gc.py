@@ -5,13 +5,16 @@
                                 │                          └─ unresolved: the newest record of that job
                                 └──no (running now)──────> everything recorded for that pipe
     + every record still running (any pipe): its outputs and its inputs
-    = reachable.   Removed: the rest, when older than `keep_days` (created / ended time).
+    = reachable.   Removed: the rest, when older than `keep_days` (created / ended time),
+    and every scratch folder whose owner is dead: its `ml` process, and the job working in it.
 
 The locks of all idle pipes are held while gc decides and deletes, so no pipe starts meanwhile.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -23,11 +26,13 @@ from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import Settings
 from mlpipe.ops.rerun import data_hash_of
 from mlpipe.store import records
-from mlpipe.store.cache import LocalCache, remove_tree
-from mlpipe.store.lock import hold_lock, lock_path
+from mlpipe.store.cache import LocalCache, remove_tree, tree_files
+from mlpipe.store.lock import hold_lock, is_locked, lock_path
 
 DAY_S = 86400.0
-DATA, JOB = "data", "job"
+DATA, JOB, SCRATCH = "data", "job", "scratch"
+# cache/tmp/PREFIX<pid>-…, and job-<job_hash>-<pid>-… for a job's working directory
+_SCRATCH_NAME = re.compile(r"^[a-z]+-(?:(?P<job>[0-9a-f]{32})-)?(?P<pid>\d+)-")
 
 
 @dataclass(frozen=True)
@@ -81,7 +86,7 @@ def collect_garbage(settings: Settings, keep_days: float, dry_run: bool) -> Coll
         unreachable_jobs = sorted(job_ids - reachable.jobs)
         candidates = [*_data_items(cache, unreachable_data, summaries),
                       *_job_items(settings.jobs_dir, unreachable_jobs, summaries)]
-        removed = [item for item in candidates if item.when < cutoff]
+        removed = [item for item in candidates if item.when < cutoff] + list(_dead_scratch(settings))
         if not dry_run:
             _remove(settings, cache, removed)
     kept_reachable = len(entries) - len(unreachable_data) + len(job_ids) - len(unreachable_jobs)
@@ -176,6 +181,25 @@ def _job_items(jobs_dir: Path, job_ids: list[str], summaries: list[records.JobSu
         yield Item(JOB, job_id, size, when or folder.stat().st_mtime, what)
 
 
+def _dead_scratch(settings: Settings) -> Iterator[Item]:
+    """Scratch folders left by a killed `ml`, once no job is working in them any more."""
+    try:
+        names = os.listdir(settings.scratch_dir)
+    except FileNotFoundError:
+        return
+    for name in names:
+        found = _SCRATCH_NAME.match(name)
+        if found is None or records.pid_alive(int(found["pid"])):
+            continue
+        job = found["job"]
+        if job and is_locked(lock_path(settings.locks_dir, "job", job)):  # its orphaned job still runs
+            continue
+        path = settings.scratch_dir / name
+        files = tree_files(path)
+        yield Item(SCRATCH, name, sum(files.values()) if files else 0, os.lstat(path).st_mtime,
+                   f"scratch folder of dead process {found['pid']}")
+
+
 def _summary_of(jobs_dir: Path, job_id: str) -> records.JobSummary | None:
     record = records.read_record(jobs_dir, job_id)
     return records.JobSummary.of(record) if record else None
@@ -185,6 +209,8 @@ def _remove(settings: Settings, cache: LocalCache, items: list[Item]) -> None:
     for item in items:
         if item.kind == DATA:
             cache.remove(item.key)
+        elif item.kind == SCRATCH:
+            remove_tree(settings.scratch_dir / item.key)
         else:
             remove_tree(records.job_dir(settings.jobs_dir, item.key))
     if any(item.kind == JOB for item in items):

@@ -19,7 +19,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlpipe.cli.report import print_table, short
     from mlpipe.core.errors import UsageError
-    from mlpipe.ops.gc import DATA, JOB, collect_garbage, human_size
+    from mlpipe.ops.gc import DATA, JOB, SCRATCH, collect_garbage, human_size
 
     if args.keep_days < 0:
         raise UsageError("--keep-days must be 0 or more")
@@ -33,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
                      for item in removed), ["kind", "id", "size", "age", "what"])
     verb = "would remove" if args.dry_run else "removed"
     totals = []
-    for kind, label in ((DATA, "cache entries"), (JOB, "job records")):
+    for kind, label in ((DATA, "cache entries"), (JOB, "job records"), (SCRATCH, "scratch folders")):
         items = [item for item in removed if item.kind == kind]
         totals.append(f"{len(items)} {label} ({human_size(sum(item.size for item in items))})")
-    print(f"gc: {verb} {' and '.join(totals)}; kept {collection.kept_reachable} that pipes reach"
+    print(f"gc: {verb} {', '.join(totals)}; kept {collection.kept_reachable} that pipes reach"
           f" and {collection.kept_young} younger than {args.keep_days:g} days")
     return 0
 

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from mlpipe.remote.mirror import S3Mirror
 
     settings = home_settings()
-    builder = _builder(settings, args.pipe) if args.pipe else None
+    builder = pipe_builder(settings, args.pipe) if args.pipe else None
     with S3Mirror(settings) as mirror:
         if args.action == "status":
             return _status(mirror, builder, args.json)
@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> int:
         return _report(mirror, builder, args.action, result, time.monotonic() - started, args.json)
 
 
-def _builder(settings: Settings, pipe: str) -> Builder:
+def pipe_builder(settings: Settings, pipe: str) -> Builder:
+    """A Builder for `pipe`, to compute the hashes its jobs reach now."""
     from mlpipe.engine.build import Builder
     from mlpipe.home.loader import load_plan
 
