@@ -366,7 +366,7 @@ def test_rerun_after_sigkill_stops_the_orphan_and_gc_removes_its_scratch(env, ml
             time.sleep(0.05)
     assert env.executed() == ["once", "once"]
     collected = ml_process("gc", "--keep-days", "0")
-    assert "1 scratch folders" in collected.stdout, collected.stdout
+    assert "and 1 scratch folders of dead processes" in collected.stdout, collected.stdout
     assert not any(p.name.startswith("job-") for p in (env.home / "cache" / "tmp").iterdir())
 
 

@@ -65,14 +65,6 @@ class Source(Protocol):
     def fetch(self, uri: Uri) -> Fetched: ...
 
 
-class Exporter(Protocol):
-    """A source that can also be written: outputs given a URI are exported after the job."""
-
-    def export(self, uri: Uri, path: Path, fingerprint: str) -> bool:
-        """Copy `path` (file or folder) to `uri` atomically; False when it already holds that content."""
-        ...
-
-
 _IMPLEMENTATIONS = {
     "file": "mlpipe.sources.local:AppFileSource",
     "local": "mlpipe.sources.local:LocalSource",

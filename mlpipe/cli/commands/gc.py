@@ -33,10 +33,13 @@ def run(args: argparse.Namespace) -> int:
                      for item in removed), ["kind", "id", "size", "age", "what"])
     verb = "would remove" if args.dry_run else "removed"
     totals = []
-    for kind, label in ((DATA, "cache entries"), (JOB, "job records"), (SCRATCH, "scratch folders")):
+    for kind, label in ((DATA, "cache entries"), (JOB, "job records")):
         items = [item for item in removed if item.kind == kind]
         totals.append(f"{len(items)} {label} ({human_size(sum(item.size for item in items))})")
-    print(f"gc: {verb} {', '.join(totals)}; kept {collection.kept_reachable} that pipes reach"
+    scratch = [item for item in removed if item.kind == SCRATCH]
+    if scratch:
+        totals[-1] += f" and {len(scratch)} scratch folders of dead processes"
+    print(f"gc: {verb} {', '.join(totals[:-1])} and {totals[-1]}; kept {collection.kept_reachable} that pipes reach"
           f" and {collection.kept_young} younger than {args.keep_days:g} days")
     return 0
 
