@@ -96,7 +96,8 @@ def test_filters_by_pipe_status_and_limit(env, ml, toy):
     assert [j["job"] for j in listing(ml, "--limit", "2")] == ["only", "c"]
     table = ml("listjob", "--limit", "1")
     assert len(table.out.splitlines()) == 3 and "newest 1 of 4 jobs" in table.err
-    assert ml("listjob", "--pipe", "toy/pipe/none.yaml").out.strip() == "(none)"
+    write_tree(toy, {"pipe/never.yaml": "jobs: {only: {module: toy/module/step, output: {output: x}}}"})
+    assert ml("listjob", "--pipe", "toy/pipe/never.yaml").out.strip() == "(none)"  # a pipe, never run
     assert ml("listjob", "--status", "done").code == 2
     assert ml("listjob", "--limit", "-1").code == 2
 
@@ -135,3 +136,14 @@ def test_index_is_compacted_when_mostly_superseded(env, ml, toy):
     assert len((jobs_dir / records.INDEX_NAME).read_text().splitlines()) > records.COMPACT_SLACK
     assert [j["job"] for j in listing(ml)] == ["c", "b", "a"]
     assert len((jobs_dir / records.INDEX_NAME).read_text().splitlines()) == 3
+
+
+def test_unknown_pipe_is_exit_2_with_a_hint(env, ml, toy):
+    ml("runpipe", CHAIN)
+    (toy / "pipe" / "chain.yaml").rename(toy / "pipe" / "renamed.yaml")  # its records stay listable
+    assert [j["job"] for j in listing(ml, "--pipe", CHAIN)] == ["c", "b", "a"]
+    for args in (["--pipe", "toy/pipe/chian"], ["--pipe", "toy/pipe/chian.yaml", "--json"]):
+        result = ml("listjob", *args)
+        assert result.code == 2 and result.out == ""
+        assert "unknown pipe 'toy/pipe/chian.yaml'" in result.err
+        assert "did you mean 'toy/pipe/chain.yaml'?" in result.err

@@ -33,8 +33,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--limit must be 0 (all) or more")
     settings = home_settings()
     pipe = _pipe_id(settings, args.pipe) if args.pipe else None
-    rows = [(s, effective_status(s)) for s in list_summaries(settings.jobs_dir)
-            if pipe is None or s.pipe == pipe]
+    summaries = list_summaries(settings.jobs_dir)
+    if pipe is not None:
+        _check_known(settings, pipe, {s.pipe for s in summaries})
+    rows = [(s, effective_status(s)) for s in summaries if pipe is None or s.pipe == pipe]
     if args.status:
         rows = [(s, status) for s, status in rows if status == args.status]
     limit = args.limit if args.limit is not None else (None if args.json else TABLE_LIMIT)
@@ -57,6 +59,23 @@ def _pipe_id(settings: Settings, ref: str) -> str:
     if Path(ref).is_file():
         return resolve_pipe(settings, ref)[0]
     return ref if ref.endswith((".yaml", ".yml")) else f"{ref}.yaml"
+
+
+def _check_known(settings: Settings, pipe: str, recorded: set[str]) -> None:
+    """A pipe with records, or one on the apps path (never run yet); else UsageError with a hint."""
+    from difflib import get_close_matches
+
+    from mlpipe.core.errors import UsageError
+    from mlpipe.home.apps import AppIndex
+
+    if pipe in recorded:
+        return
+    known = recorded | {pipe_id for pipe_id, _path in AppIndex.discover(settings).pipe_paths()}
+    if pipe in known:
+        return
+    match = get_close_matches(pipe, sorted(known), 1)
+    hint = f" (did you mean '{match[0]}'?)" if match else " (see `ml listpipe`)"
+    raise UsageError(f"unknown pipe '{pipe}': no job records and no such pipe on the apps path{hint}")
 
 
 def _print_table(rows: list[tuple[JobSummary, str]]) -> None:
