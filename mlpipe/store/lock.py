@@ -43,9 +43,10 @@ def hold_lock(
 
 def is_locked(path: Path) -> bool:
     """True when another process holds the lock on `path` (for `ml gc` and status displays)."""
-    if not path.exists():
+    try:
+        fd = os.open(path, os.O_RDONLY)  # flock needs no write access: this works on a read-only home
+    except FileNotFoundError:
         return False
-    fd = os.open(path, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
