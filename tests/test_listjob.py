@@ -62,8 +62,12 @@ def test_failed_job_is_listed_failed(env, ml, toy):
     jobs = {j["job"]: j for j in listing(ml)}
     assert set(jobs) == {"a", "b"}  # c never started
     assert jobs["b"]["status"] == "failed" and jobs["b"]["exit_code"] == 3
-    assert jobs["b"]["outputs"] == {"output": jobs["b"]["outputs"]["output"]}
-    assert not Path(jobs["b"]["outputs"]["output"]).exists()
+    assert jobs["b"]["outputs"] == {"output": None}  # declared, but nothing in the cache: no path
+    assert Path(jobs["a"]["outputs"]["output"]).is_file()
+    ml("runpipe", CHAIN)  # b succeeds now (another job id); its failed record still has no output
+    again = [j for j in listing(ml) if j["job"] == "b"]
+    assert [j["status"] for j in again] == ["succeeded", "failed"]
+    assert Path(again[0]["outputs"]["output"]).is_file() and again[1]["outputs"] == {"output": None}
 
 
 def test_a_killed_run_reads_failed_not_running(env, ml, toy):

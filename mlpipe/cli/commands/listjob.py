@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -94,8 +95,10 @@ def _print_table(rows: list[tuple[JobSummary, str]]) -> None:
 
 
 def _as_json(summary: JobSummary, status: str, data_dir: str) -> dict:
-    # outputs as cache paths: LocalCache.path's layout, formatted as text (pathlib is slow for 10,000 jobs)
-    outputs = {name: f"{data_dir}/{h[:2]}/{h}" for name, h in summary.outputs.items()}
+    # outputs as cache paths: LocalCache.path's layout, formatted as text (pathlib is slow for 10,000 jobs);
+    # null when the cache does not hold it (a failed job's output, an entry gc removed)
+    outputs = {name: path if os.path.lexists(path := f"{data_dir}/{h[:2]}/{h}") else None
+               for name, h in summary.outputs.items()}
     return {"job_id": summary.job_id, "pipe": summary.pipe, "job": summary.job, "module": summary.module,
             "status": status, "started": _iso_time(summary.started), "duration_s": summary.duration_s,
             "outputs": outputs, "exit_code": summary.exit_code, "host": summary.host}
