@@ -64,6 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    stderr = sys.stderr
+    try:
+        return _run_command(args)
+    finally:
+        sys.stderr = stderr  # a command may have made it timestamp its lines (LOG_TIMESTAMPS)
+
+
+def _run_command(args: argparse.Namespace) -> int:
     from mlpipe.core.errors import MlpipeError  # not before: `ml --help` needs no dataclasses
 
     try:

@@ -21,6 +21,7 @@ DEFAULTS: dict[str, tuple[type, Any]] = {
     "S3_MIRROR": (str, ""),
     "S3_ENDPOINT_URL": (str, ""),
     "S3_SYNC": (bool, True),
+    "LOG_TIMESTAMPS": (bool, False),  # an ISO timestamp before each progress/error line (the cron line sets it)
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

@@ -49,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("-j/--jobs must be at least 1")
     settings = home_settings({"JOBS": args.jobs})
+    if settings["LOG_TIMESTAMPS"]:
+        from mlpipe.cli.logstamp import stamp_stderr
+
+        stamp_stderr()
     plan, apps = load_plan(settings, args.pipe, parse_overrides(args.set))
     jobs = settings["JOBS"]
     echo = sys.stderr if jobs == 1 and sys.stderr.isatty() and not args.json else None
