@@ -67,7 +67,21 @@ def make_plan(
 
     A module mapped to None could not be loaded; its problems are in `module_problems`.
     """
-    problems: list[Problem] = list(module_problems or [])
+    plan, problems = check_plan(pipe, modules, overrides, module_problems)
+    if problems:
+        raise SpecError(problems)
+    return plan
+
+
+def check_plan(
+    pipe: PipeSpec,
+    modules: Mapping[str, ModuleSpec | None],
+    overrides: Mapping[str, Mapping[str, str]] | None = None,
+    known_problems: list[Problem] | None = None,
+) -> tuple[Plan, list[Problem]]:
+    """`make_plan` without raising: the plan of the jobs that passed, and every problem (after
+    `known_problems`, those found earlier), so that a caller can add checks of its own first."""
+    problems: list[Problem] = list(known_problems or [])
     file = pipe.file
     producers: dict[str, tuple[str, str]] = {}
     uris: dict[str, Uri] = {}
@@ -87,6 +101,8 @@ def make_plan(
             problems.append(Problem("--set", f"unknown job '{name}'{_hint(name, pipe.jobs)}"))
     planned: dict[str, PlannedJob] = {}
     for job in pipe.jobs.values():
+        if not job.module_id:
+            continue  # a bad module id, reported by the parser
         if job.module_id not in modules:
             problems.append(Problem(file, f"unknown module '{job.module_id}'", job.name, "module"))
             continue
@@ -97,9 +113,7 @@ def make_plan(
         if found is not None:
             planned[job.name] = found
     order = _order(planned, file, problems)
-    if problems:
-        raise SpecError(problems)
-    return Plan(pipe, {name: planned[name] for name in order}, producers, uris)
+    return Plan(pipe, {name: planned[name] for name in order}, producers, uris), problems
 
 
 def _check_job(
@@ -112,13 +126,14 @@ def _check_job(
     problems: list[Problem],
 ) -> PlannedJob | None:
     before = len(problems)
+    broken = _reported_fields(problems, job.name)
     for section, given, declared in ((INPUT, job.inputs, module.inputs), (OUTPUT, job.outputs, module.outputs)):
         for name in given:
             if name not in declared:
                 problems.append(Problem(pipe_file, f"module '{module.module_id}' has no {section} '{name}'"
                                         f"{_hint(name, declared)}", job.name, f"{section}.{name}"))
         for name, port in declared.items():
-            if name not in given and not port.optional:
+            if name not in given and not port.optional and not broken & {section, f"{section}.{name}"}:
                 problems.append(Problem(pipe_file, f"required {section} '{name}' of '{module.module_id}' is not given",
                                         job.name, f"{section}.{name}"))
     upstream: list[str] = []
@@ -133,14 +148,20 @@ def _check_job(
                                         " (not an output of any job, and not a URI)", job.name, where))
             else:
                 upstream.append(producers[ref.value][0])
-    params = _check_params(job, module, overrides, pipe_file, problems)
-    if len(problems) > before:
+    params = _check_params(job, module, overrides, pipe_file, problems, broken)
+    if len(problems) > before or broken:
         return None
     return PlannedJob(job.name, module, job.inputs, job.outputs, params, tuple(dict.fromkeys(upstream)))
 
 
+def _reported_fields(problems: list[Problem], job: str) -> set[str]:
+    """Fields of `job` the parser already found broken: not to be reported again as missing."""
+    return {p.field for p in problems if p.job == job and p.field and p.field != "job"}
+
+
 def _check_params(
-    job: JobSpec, module: ModuleSpec, overrides: Mapping[str, str], file: str, problems: list[Problem]
+    job: JobSpec, module: ModuleSpec, overrides: Mapping[str, str], file: str, problems: list[Problem],
+    broken: set[str],
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
     given = [(name, value, file, False) for name, value in job.params.items()]
@@ -159,7 +180,7 @@ def _check_params(
         if name not in values and name not in {*job.params, *overrides}:  # a bad given value is reported once
             if spec.has_default:
                 values[name] = spec.default
-            elif spec.required:
+            elif spec.required and PARAMETERS not in broken:
                 problems.append(Problem(file, f"parameter '{name}' has no default and is not given",
                                         job.name, f"{PARAMETERS}.{name}"))
     return values
