@@ -24,3 +24,41 @@ def test_log_timestamps_prefix_every_progress_and_error_line(env, ml, toy, monke
     assert not ISO_PREFIX.match(ml("runpipe", CHAIN, "-n").out)  # results on stdout stay as they are
     monkeypatch.setenv("MLPIPE_LOG_TIMESTAMPS", "0")
     assert not ISO_PREFIX.match(ml("runpipe", CHAIN).err)
+
+
+def big_pipe(toy, parameters: dict) -> str:
+    import yaml
+
+    job = {"module": "toy/module/step", "output": {"output": "o"}, "parameters": parameters}
+    write_tree(toy, {"pipe/big.yaml": yaml.safe_dump({"jobs": {"big": job}})})
+    return "toy/pipe/big.yaml"
+
+
+def test_a_parameter_too_long_for_the_command_line_is_refused_before_running(env, ml, toy):
+    pipe = big_pipe(toy, {"tag": "x" * 1_000_000})
+    for args in ([pipe], [pipe, "-n"]):
+        result = ml("runpipe", *args)
+        assert result.code == 2, result.err
+        assert "big.yaml: job 'big': parameters.tag: 1000000 bytes" in result.err
+        assert "128 KiB" in result.err
+    assert env.executed() == [] and not list((env.home / "jobs").iterdir())
+    assert ml("runpipe", big_pipe(toy, {"tag": "x" * 100_000})).code == 0  # long, but it fits
+
+
+def test_parameters_too_long_together_are_refused(env, ml, toy):
+    toy.joinpath("module", "step.yaml").write_text(
+        toy.joinpath("module", "step.yaml").read_text().replace("  name: {type: str, default: step}",
+                                                                "  name: {type: str, default: step}\n"
+                                                                "  words: {type: list, default: []}")
+        .replace("--name name", "--name name words"))
+    result = ml("runpipe", big_pipe(toy, {"words": ["y" * 120_000] * 20}))
+    assert result.code == 2, result.err
+    assert "job 'big': parameters: " in result.err and "2 MB" in result.err
+    assert env.executed() == []
+
+
+def test_a_nul_byte_in_a_parameter_is_refused_before_running(env, ml, toy):
+    result = ml("runpipe", big_pipe(toy, {"tag": "a\0b"}))
+    assert result.code == 2, result.err
+    assert "job 'big': parameters.tag: " in result.err and "NUL" in result.err
+    assert env.executed() == []

@@ -16,6 +16,7 @@ from difflib import get_close_matches
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
+from mlpipe.core.command import MAX_PARAM_BYTES, argument_problem, arguments_size, render_param
 from mlpipe.core.errors import Problem, SpecError, UriError
 from mlpipe.core.spec import INPUT, OUTPUT, PARAMETERS, Binding, JobSpec, ModuleSpec, PipeSpec, convert_param
 from mlpipe.core.uri import Uri, is_uri, parse_uri
@@ -176,6 +177,7 @@ def _check_params(
             values[name] = convert_param(spec, value, from_text=from_text)
         except ValueError as exc:
             problems.append(Problem(origin, str(exc), job.name, f"{PARAMETERS}.{name}"))
+    _check_sizes(values, module, job.name, file, problems)
     for name, spec in module.params.items():
         if name not in values and name not in {*job.params, *overrides}:  # a bad given value is reported once
             if spec.has_default:
@@ -184,6 +186,22 @@ def _check_params(
                 problems.append(Problem(file, f"parameter '{name}' has no default and is not given",
                                         job.name, f"{PARAMETERS}.{name}"))
     return values
+
+
+def _check_sizes(values: Mapping[str, Any], module: ModuleSpec, job: str, file: str,
+                 problems: list[Problem]) -> None:
+    """Refuse now what execve would refuse at run time ("Argument list too long", exit 127)."""
+    total = 0
+    for name, value in values.items():
+        args = render_param(module.params[name], value)
+        problem = argument_problem(args)
+        if problem:
+            problems.append(Problem(file, problem, job, f"{PARAMETERS}.{name}"))
+        total += arguments_size(args)
+    if total > MAX_PARAM_BYTES:
+        problems.append(Problem(file, f"the parameters take {total} bytes on the command line, more than the"
+                                f" {MAX_PARAM_BYTES} that fit (about 2 MB on Linux, with the environment);"
+                                " pass large values as file inputs", job, PARAMETERS))
 
 
 def _order(planned: Mapping[str, PlannedJob], file: str, problems: list[Problem]) -> list[str]:
