@@ -39,13 +39,19 @@ def md5_manifest(entries: Iterable[tuple[str, str]]) -> str:
 
 
 def walk_files(root: Path) -> list[tuple[str, Path]]:
-    """Every regular file under `root` as (posix relpath, path), sorted; symlinks are followed."""
+    """Every regular file under `root` as (posix relpath, path), sorted; symlinks are followed.
+
+    A folder that cannot be listed raises OSError (os.walk would skip it: a wrong fingerprint)."""
     found = []
-    for dirpath, _dirs, files in os.walk(root, followlinks=True):
+    for dirpath, _dirs, files in os.walk(root, followlinks=True, onerror=_raise):
         for name in files:
             path = Path(dirpath, name)
             found.append((path.relative_to(root).as_posix(), path))
     return sorted(found)
+
+
+def _raise(error: OSError) -> None:
+    raise error
 
 
 def fingerprint(path: Path, file_md5: Callable[[Path], str] = md5_file) -> str:
