@@ -62,3 +62,21 @@ def test_a_nul_byte_in_a_parameter_is_refused_before_running(env, ml, toy):
     assert result.code == 2, result.err
     assert "job 'big': parameters.tag: " in result.err and "NUL" in result.err
     assert env.executed() == []
+
+
+def test_dry_run_output_is_complete_before_the_next_command_writes(env, toy):
+    """`main()` called twice in one process (a script, a notebook), stdout and stderr into one log:
+    the dry run's table and summary line come first and whole, not flushed later into the progress."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("from mlpipe.cli.main import main\n"
+              f"main(['runpipe', '{CHAIN}', '-n'])\n"
+              f"main(['runpipe', '{CHAIN}'])\n")
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as for most users
+    proc = subprocess.run([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=120, env=environ)
+    lines = proc.stdout.splitlines()
+    assert "3 of 3 jobs stale" in lines, proc.stdout
+    assert lines.index("3 of 3 jobs stale") < lines.index("[0/3] a: started (toy/module/step)")
