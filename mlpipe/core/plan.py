@@ -16,7 +16,7 @@ from difflib import get_close_matches
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
-from mlpipe.core.command import MAX_PARAM_BYTES, argument_problem, arguments_size, render_param
+from mlpipe.core.command import MAX_ARG_BYTES, MAX_PARAM_BYTES, argument_problem, arguments_size, render_param
 from mlpipe.core.errors import Problem, SpecError, UriError
 from mlpipe.core.spec import INPUT, OUTPUT, PARAMETERS, Binding, JobSpec, ModuleSpec, PipeSpec, convert_param
 from mlpipe.core.uri import Uri, is_uri, parse_uri
@@ -193,6 +193,11 @@ def _check_sizes(values: Mapping[str, Any], module: ModuleSpec, job: str, file: 
     """Refuse now what execve would refuse at run time ("Argument list too long", exit 127)."""
     total = 0
     for name, value in values.items():
+        if value is None or isinstance(value, bool | int | float):
+            continue  # a few bytes, never a NUL (the budget's reserve covers them): the common case, fast
+        if type(value) is str and len(value) <= MAX_ARG_BYTES // 4 and "\0" not in value:
+            total += len(value.encode("utf-8", "surrogateescape")) + 9  # fits whatever its characters
+            continue
         args = render_param(module.params[name], value)
         problem = argument_problem(args)
         if problem:
