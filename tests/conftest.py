@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -78,6 +79,21 @@ def ml(capsys: pytest.CaptureFixture[str]):
 def ml_process(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
     """Run the real `ml` executable (as cron or a shell would)."""
     return subprocess.run([sys.executable, "-m", "mlpipe", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, **kwargs)
+
+
+def ml_unprivileged(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """`ml_process` with file permissions enforced: as root, without the capabilities that let
+    root ignore them (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH), so `chmod 000` and a read-only
+    home mean what they mean for any user. Skips when that cannot be arranged here."""
+    prefix: list[str] = []
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root and setpriv(1) is not installed: root ignores file permissions")
+        caps = "-dac_override,-dac_read_search"
+        prefix = [setpriv, f"--inh-caps={caps}", f"--bounding-set={caps}"]
+    return subprocess.run([*prefix, sys.executable, "-m", "mlpipe", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, **kwargs)
 
 

@@ -106,7 +106,7 @@ SCRIPTS = [
             "parameters": {
                 "num_epochs": {"type": "int", "default": 5},
                 "learning_rate": {"type": "float", "default": 0.01},
-                "loss": {"type": "str", "default": "hinge"},
+                "loss": {"type": "str", "default": "hinge", "choices": ["hinge", "log"]},
                 "verbose": {"type": "bool", "default": False, "flag": "--verbose"},
                 "no_shuffle": {"type": "bool", "default": False, "flag": "--no_shuffle"},
             },
@@ -159,7 +159,7 @@ SCRIPTS = [
             "output": {"predictions": FILE_REQUIRED, "report": FILE_OPTIONAL},
             "parameters": {
                 "batch_size": {"type": "int", "default": 32},
-                "device": {"type": "str", "optional": True},
+                "device": {"type": "str", "choices": ["cpu", "cuda"], "optional": True},
                 "threshold": {"type": "float", "default": 1.0},
                 "seed": {"type": "int"},
                 "layers": {"type": "list", "default": [64, 32]},

@@ -71,7 +71,7 @@ def config(ml) -> dict[str, dict]:
     result = ml("config", "--json")
     assert result.code == 0
     rows = json.loads(result.out)
-    assert all(set(row) == {"name", "value", "source"} for row in rows)
+    assert all(set(row) == {"name", "value", "source"} for row in rows)  # "problem" only for a bad value
     return {row["name"]: row for row in rows}
 
 
@@ -102,12 +102,25 @@ def test_config_table(env: Env, ml) -> None:
     assert str(env.home) in home_line and home_line.rstrip().endswith("env")
 
 
-def test_bad_setting_exits_2_naming_it(env: Env, ml, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MLPIPE_JOBS", "lots")
-    result = ml("config")
-    assert result.code == 2
-    assert "JOBS" in result.err and "'lots'" in result.err
-    assert "Traceback" not in result.err
+@pytest.mark.parametrize("raw", ["lots", "0", ""])
+def test_bad_setting_shows_in_config_and_fails_other_commands(env: Env, ml, toy, monkeypatch: pytest.MonkeyPatch,
+                                                              raw: str) -> None:
+    monkeypatch.setenv("MLPIPE_JOBS", raw)
+    table = ml("config")
+    assert table.code == 0, table.err
+    jobs_line = next(line for line in table.out.splitlines() if line.startswith("JOBS"))
+    assert repr(raw) in jobs_line and "env" in jobs_line
+    assert f"setting JOBS from env: {raw!r} is not a valid int" in table.err
+    rows = {row["name"]: row for row in json.loads(ml("config", "--json").out)}
+    assert rows["JOBS"]["value"] == raw and rows["JOBS"]["source"] == "env"
+    assert "is not a valid int" in rows["JOBS"]["problem"]
+    assert "problem" not in rows["HOME"]
+    for command in (["listpipe"], ["runpipe", "toy/pipe/chain.yaml"]):
+        result = ml(*command)
+        assert result.code == 2
+        assert f"setting JOBS from env: {raw!r} is not a valid int" in result.err
+        assert "Traceback" not in result.err
+    assert ml("runpipe", "toy/pipe/chain.yaml", "-n", "-j", "2").code == 0  # a flag overrides the bad value
 
 
 def make_app(root: Path) -> Path:

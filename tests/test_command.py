@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mlpipe.core.command import build_argv, render_param
+from mlpipe.core.command import MAX_ARG_BYTES, argument_problem, build_argv, render_param
 from mlpipe.core.spec import ParamSpec
 
 PY = "/opt/venv/bin/python3.11"
@@ -115,3 +115,22 @@ def test_render_then_build_flag_param() -> None:
                             (False, [PY, "-m", "m", "--n", "3", "/o"])):
         values = {"verbose": render_param(verbose, value), "n": ["3"], "out": ["/o"]}
         assert argv(cmd, values) == expected
+
+
+@pytest.mark.parametrize("args, refused", [
+    (["x" * MAX_ARG_BYTES], None),
+    (["x" * (MAX_ARG_BYTES + 1)], "131072 bytes"),
+    (["é" * (MAX_ARG_BYTES // 2)], None),  # 2 bytes each: exactly the limit less one
+    (["é" * (MAX_ARG_BYTES // 2 + 1)], "bytes, more than one command-line argument"),
+    (["ok", "a\0b"], "NUL byte"),
+])
+def test_argument_problem_at_the_kernel_limits(args, refused):
+    problem = argument_problem(args)
+    assert (problem is None) if refused is None else (refused in problem)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="MAX_ARG_STRLEN is Linux's limit")
+def test_the_limit_is_the_kernels():
+    assert subprocess.run(["true", "x" * MAX_ARG_BYTES]).returncode == 0
+    with pytest.raises(OSError, match="Argument list too long"):
+        subprocess.run(["true", "x" * (MAX_ARG_BYTES + 1)])

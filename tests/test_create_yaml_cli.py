@@ -97,7 +97,7 @@ def test_dry_run_prints_yaml_and_notes_and_writes_nothing(env, ml, toy):
     assert module["input"] == {"train_data": {"type": "file", "optional": False, "datafile": True}}
     assert module["output"] == {"counts": {"type": "file", "optional": False, "datafile": True}}
     assert module["parameters"] == {"min_count": {"type": "int", "default": 1},
-                                    "unit": {"type": "str", "default": "words"},
+                                    "unit": {"type": "str", "default": "words", "choices": ["words", "chars"]},
                                     "lower": {"type": "bool", "default": False, "flag": "--lower"}}
     assert module["cmd"] == ("python -m toy.module.wordcount train_data counts --min_count min_count"
                              " --unit unit lower")
@@ -150,3 +150,18 @@ def test_generated_module_runs_in_a_pipe(env, ml, toy, name, source, job, expect
     [ran] = json.loads(result.out)["jobs"]
     assert ran["result"] == "ran"
     assert Path(next(iter(ran["outputs"].values()))).read_text() == expected
+
+
+def test_argparse_choices_are_kept_and_checked_before_running(env, ml, toy):
+    script = write_script(toy, "wordcount", WORDCOUNT)
+    assert ml("create_yaml", str(script)).code == 0
+    job = {"module": "toy/module/wordcount", "input": {"train_data": "file://toy/data/text.txt"},
+           "output": {"counts": "c"}, "parameters": {"unit": "lines"}}
+    write_tree(toy, {"pipe/units.yaml": yaml.safe_dump({"jobs": {"count": job}})})
+    result = ml("runpipe", "toy/pipe/units.yaml")
+    assert result.code == 2
+    assert "units.yaml: job 'count': parameters.unit: 'lines' is not one of ['words', 'chars']" in result.err
+    assert env.executed() == [] and not list((env.home / "jobs").iterdir())
+    job["parameters"]["unit"] = "chars"
+    write_tree(toy, {"pipe/units.yaml": yaml.safe_dump({"jobs": {"count": job}})})
+    assert ml("runpipe", "toy/pipe/units.yaml").code == 0

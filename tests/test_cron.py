@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ from mlpipe.cli.commands import cron
 from mlpipe.cli.commands.cron import ml_command
 
 CHAIN = "toy/pipe/chain.yaml"
+ISO_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d ")
 
 
 def cron_line(ml, *args: str) -> str:
@@ -35,6 +37,7 @@ def test_printed_line_runs_under_cron_and_appends_to_the_log(env, ml, toy, tmp_p
     line = cron_line(ml, CHAIN)
     assert line.startswith("*/15 * * * * ")
     assert "--no-wait" in line and f"MLPIPE_HOME={env.home}" in line and f"MLPIPE_APPS={env.apps}" in line
+    assert "MLPIPE_LOG_TIMESTAMPS=1" in line
     log = env.home / "logs" / "toy__pipe__chain.log"
     assert log.parent.is_dir()
 
@@ -44,12 +47,14 @@ def test_printed_line_runs_under_cron_and_appends_to_the_log(env, ml, toy, tmp_p
     assert env.executed() == ["a", "b", "c"]
     text = log.read_text()
     assert "toy/pipe/chain.yaml: 3 ran" in text and "\x1b[" not in text  # no colour or progress bars
+    assert all(ISO_PREFIX.match(line) for line in text.splitlines()), text  # every line says when
 
     second = run_like_cron(line, tmp_path / "user", env.log)
     assert second.returncode == 0, second.stderr
     assert env.executed() == ["a", "b", "c"]
     added = log.read_text()[len(text):]
     assert added.count("\n") == 1 and "3 jobs up to date, nothing to do" in added
+    assert ISO_PREFIX.match(added)
 
 
 def test_values_with_spaces_and_percent_signs_survive(env, ml, toy, tmp_path, monkeypatch):

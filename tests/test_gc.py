@@ -7,7 +7,7 @@ import os
 import time
 from pathlib import Path
 
-from conftest import write_tree
+from conftest import ml_unprivileged, write_tree
 
 from mlpipe.store import records
 from mlpipe.store.lock import hold_lock, lock_path
@@ -142,3 +142,27 @@ def test_an_invalid_pipe_keeps_everything_it_recorded(env, ml, toy):
     result = ml("gc")
     assert f"{CHAIN} does not load" in result.err
     assert cached(env.home) == outputs(jobs) and recorded(env.home) == ids(jobs)
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_mode, p.stat().st_mtime_ns) for p in [root, *root.rglob("*")]}
+
+
+def test_dry_run_works_on_a_read_only_home_and_writes_nothing(env, ml, toy):
+    run_chain(ml, "--set", "b.tag=old")  # b and c at other parameters: unreachable now
+    run_chain(ml)
+    age_everything(env.home, 40)
+    ml("listjob")  # rebuild the index, as any listing would
+    os.utime(toy / "data" / "seed.txt")  # same bytes, new mtime: its md5 is computed again, not memoised
+    for path in [env.home, *env.home.rglob("*")]:  # every file and folder read-only, as on a read-only mount
+        path.chmod(path.stat().st_mode & ~0o222)
+    before = snapshot(env.home)
+    try:
+        dry = ml_unprivileged("gc", "--dry-run")
+        after = snapshot(env.home)
+    finally:
+        for path, (mode, _mtime) in before.items():
+            os.chmod(path, mode)
+    assert dry.returncode == 0, dry.stderr
+    assert "would remove 2 cache entries" in dry.stdout and "2 job records" in dry.stdout
+    assert after == before

@@ -62,8 +62,12 @@ def test_failed_job_is_listed_failed(env, ml, toy):
     jobs = {j["job"]: j for j in listing(ml)}
     assert set(jobs) == {"a", "b"}  # c never started
     assert jobs["b"]["status"] == "failed" and jobs["b"]["exit_code"] == 3
-    assert jobs["b"]["outputs"] == {"output": jobs["b"]["outputs"]["output"]}
-    assert not Path(jobs["b"]["outputs"]["output"]).exists()
+    assert jobs["b"]["outputs"] == {"output": None}  # declared, but nothing in the cache: no path
+    assert Path(jobs["a"]["outputs"]["output"]).is_file()
+    ml("runpipe", CHAIN)  # b succeeds now (another job id); its failed record still has no output
+    again = [j for j in listing(ml) if j["job"] == "b"]
+    assert [j["status"] for j in again] == ["succeeded", "failed"]
+    assert Path(again[0]["outputs"]["output"]).is_file() and again[1]["outputs"] == {"output": None}
 
 
 def test_a_killed_run_reads_failed_not_running(env, ml, toy):
@@ -96,7 +100,8 @@ def test_filters_by_pipe_status_and_limit(env, ml, toy):
     assert [j["job"] for j in listing(ml, "--limit", "2")] == ["only", "c"]
     table = ml("listjob", "--limit", "1")
     assert len(table.out.splitlines()) == 3 and "newest 1 of 4 jobs" in table.err
-    assert ml("listjob", "--pipe", "toy/pipe/none.yaml").out.strip() == "(none)"
+    write_tree(toy, {"pipe/never.yaml": "jobs: {only: {module: toy/module/step, output: {output: x}}}"})
+    assert ml("listjob", "--pipe", "toy/pipe/never.yaml").out.strip() == "(none)"  # a pipe, never run
     assert ml("listjob", "--status", "done").code == 2
     assert ml("listjob", "--limit", "-1").code == 2
 
@@ -135,3 +140,14 @@ def test_index_is_compacted_when_mostly_superseded(env, ml, toy):
     assert len((jobs_dir / records.INDEX_NAME).read_text().splitlines()) > records.COMPACT_SLACK
     assert [j["job"] for j in listing(ml)] == ["c", "b", "a"]
     assert len((jobs_dir / records.INDEX_NAME).read_text().splitlines()) == 3
+
+
+def test_unknown_pipe_is_exit_2_with_a_hint(env, ml, toy):
+    ml("runpipe", CHAIN)
+    (toy / "pipe" / "chain.yaml").rename(toy / "pipe" / "renamed.yaml")  # its records stay listable
+    assert [j["job"] for j in listing(ml, "--pipe", CHAIN)] == ["c", "b", "a"]
+    for args in (["--pipe", "toy/pipe/chian"], ["--pipe", "toy/pipe/chian.yaml", "--json"]):
+        result = ml("listjob", *args)
+        assert result.code == 2 and result.out == ""
+        assert "unknown pipe 'toy/pipe/chian.yaml'" in result.err
+        assert "did you mean 'toy/pipe/chain.yaml'?" in result.err

@@ -174,3 +174,14 @@ def test_waits_while_its_pipe_runs(env, ml, toy):
     result = ml("runjob", "--job_id", jobs["a"]["job_id"][:8])
     assert result.code == 0 and time.monotonic() - started >= 0.4
     assert f"waiting for the running {CHAIN} to finish" in result.err
+
+
+def test_job_id_may_be_positional_like_joblog(env, ml, toy):
+    jobs = run_chain(ml)
+    env.reset_log()
+    result = ml("runjob", jobs["b"]["job_id"][:8], "--force")
+    assert result.code == 0, result.err
+    assert env.executed() == ["b"]
+    assert ml("runjob").code == 2  # an id is still required, one way or the other
+    both = ml("runjob", jobs["b"]["job_id"][:8], "--job_id", jobs["a"]["job_id"][:8])
+    assert both.code == 2 and "not both" in both.err

@@ -226,6 +226,44 @@ def test_invalid_pipe_reports_every_problem_at_once(env, ml, toy):
     assert "job 'b': output.outptu" in err and "required output 'output'" in err
 
 
+def test_an_unknown_key_hides_no_other_problem(env, ml, toy):
+    write_tree(toy, {"pipe/bad.yaml": """
+        jobs:
+          a: {module: toy/module/step, output: {output: o}, paramters: {name: a}}
+          b: {module: toy/module/nope, output: {output: p}}
+          c: {module: toy/module/step, input: {inputs: oo}, output: {output: q}}
+          d: {module: toy/module/step, output: {output: r}, parameters: {sleep: fast}}
+          e: {module: toy/module/step, input: {inputs: file://toy/data/none.txt}, output: {output: s}}
+        """})
+    result = ml("runpipe", "toy/pipe/bad.yaml")
+    assert result.code == 2
+    expected = ["job 'a': job: unknown key 'paramters' (did you mean 'parameters'?)",
+                "job 'b': module: unknown module 'toy/module/nope'",
+                "job 'c': input.inputs: unknown data name 'oo' (did you mean 'o'?)",
+                "job 'd': parameters.sleep: expected float",
+                "job 'e': input.inputs: file://toy/data/none.txt: no such file"]
+    for message in expected:
+        assert message in result.err
+    assert len(result.err.strip().splitlines()) == len(expected), result.err  # each once, nothing spurious
+    assert env.executed() == [] and not list((env.home / "jobs").iterdir())
+    assert ml("runpipe", "toy/pipe/bad.yaml", "-n").err == result.err
+
+
+def test_broken_job_fields_are_not_reported_again_as_missing(env, ml, toy):
+    write_tree(toy, {"pipe/bad.yaml": """
+        jobs:
+          a: {output: {output: o}}
+          b: {module: toy/module/step, input: {inputs: o}, output: {output: [x]}, parameters: [1]}
+        """})
+    result = ml("runpipe", "toy/pipe/bad.yaml")
+    assert result.code == 2
+    assert "job 'a': module: missing module id" in result.err
+    assert "job 'b': output.output: expected a data name or a URI" in result.err
+    assert "job 'b': parameters: expected a mapping" in result.err
+    assert "unknown data name" not in result.err and "is not given" not in result.err
+    assert len(result.err.strip().splitlines()) == 3, result.err
+
+
 def test_unknown_pipe_and_bad_usage_exit_2(env, ml, toy):
     assert ml("runpipe", "toy/pipe/chian.yaml").code == 2
     assert "did you mean 'toy/pipe/chain.yaml'" in ml("runpipe", "toy/pipe/chian.yaml").err

@@ -8,6 +8,7 @@ Exit codes (DESIGN.md): 0 success or nothing to do; 1 a job or a transfer failed
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -65,6 +66,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    stderr = sys.stderr
+    try:
+        return _run_command(args)
+    finally:
+        sys.stderr = stderr  # a command may have made it timestamp its lines (LOG_TIMESTAMPS)
+        # NOTE: stdout is block-buffered when it is not a terminal, stderr is not: without this a
+        # command's results (a dry run's table) reach a shared log after what comes next, even
+        # cut mid-line ("2 of 4 jobs stale[2/4] ..."), when `main` runs again in the same process.
+        with contextlib.suppress(OSError, ValueError):
+            sys.stdout.flush()
+
+
+def _run_command(args: argparse.Namespace) -> int:
     from mlpipe.core.errors import MlpipeError  # not before: `ml --help` needs no dataclasses
 
     try:

@@ -19,6 +19,11 @@ from typing import Any
 from mlpipe.core.spec import ParamSpec
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
+# Linux limits (execve): one argument at most MAX_ARG_STRLEN = 32 pages = 128 KiB with its closing
+# NUL; all arguments and the environment together about 2 MB (ARG_MAX, a quarter of the stack
+# limit). Parameters may use the 2 MB less 256 KiB left for paths, the rest of `cmd` and the environment.
+MAX_ARG_BYTES = 128 * 1024 - 1
+MAX_PARAM_BYTES = 2 * 1024 * 1024 - 256 * 1024
 
 
 def render_param(spec: ParamSpec, value: Any) -> list[str]:
@@ -32,6 +37,23 @@ def render_param(spec: ParamSpec, value: Any) -> list[str]:
     if isinstance(value, dict):
         return [json.dumps(value, sort_keys=True)]
     return [str(value)]
+
+
+def argument_problem(args: list[str]) -> str | None:
+    """Why these arguments (one parameter's) cannot reach a process, or None."""
+    for arg in args:
+        if "\0" in arg:
+            return "contains a NUL byte, which no command-line argument can hold"
+        size = len(arg.encode("utf-8", "surrogateescape"))
+        if size > MAX_ARG_BYTES:
+            return (f"{size} bytes, more than one command-line argument can hold (128 KiB on Linux);"
+                    " pass it as a file input instead")
+    return None
+
+
+def arguments_size(args: list[str]) -> int:
+    """Bytes the arguments take in execve's budget (each with its NUL and its pointer)."""
+    return sum(len(arg.encode("utf-8", "surrogateescape")) + 1 + 8 for arg in args)
 
 
 def build_argv(

@@ -16,6 +16,7 @@ from difflib import get_close_matches
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
+from mlpipe.core.command import MAX_ARG_BYTES, MAX_PARAM_BYTES, argument_problem, arguments_size, render_param
 from mlpipe.core.errors import Problem, SpecError, UriError
 from mlpipe.core.spec import INPUT, OUTPUT, PARAMETERS, Binding, JobSpec, ModuleSpec, PipeSpec, convert_param
 from mlpipe.core.uri import Uri, is_uri, parse_uri
@@ -68,7 +69,21 @@ def make_plan(
 
     A module mapped to None could not be loaded; its problems are in `module_problems`.
     """
-    problems: list[Problem] = list(module_problems or [])
+    plan, problems = check_plan(pipe, modules, overrides, module_problems)
+    if problems:
+        raise SpecError(problems)
+    return plan
+
+
+def check_plan(
+    pipe: PipeSpec,
+    modules: Mapping[str, ModuleSpec | None],
+    overrides: Mapping[str, Mapping[str, str]] | None = None,
+    known_problems: list[Problem] | None = None,
+) -> tuple[Plan, list[Problem]]:
+    """`make_plan` without raising: the plan of the jobs that passed, and every problem (after
+    `known_problems`, those found earlier), so that a caller can add checks of its own first."""
+    problems: list[Problem] = list(known_problems or [])
     file = pipe.file
     producers: dict[str, tuple[str, str]] = {}
     uris: dict[str, Uri] = {}
@@ -88,6 +103,8 @@ def make_plan(
             problems.append(Problem("--set", f"unknown job '{name}'{_hint(name, pipe.jobs)}"))
     planned: dict[str, PlannedJob] = {}
     for job in pipe.jobs.values():
+        if not job.module_id:
+            continue  # a bad module id, reported by the parser
         if job.module_id not in modules:
             problems.append(Problem(file, f"unknown module '{job.module_id}'", job.name, "module"))
             continue
@@ -98,9 +115,7 @@ def make_plan(
         if found is not None:
             planned[job.name] = found
     order = _order(planned, file, problems)
-    if problems:
-        raise SpecError(problems)
-    return Plan(pipe, {name: planned[name] for name in order}, producers, uris)
+    return Plan(pipe, {name: planned[name] for name in order}, producers, uris), problems
 
 
 def _check_job(
@@ -113,13 +128,14 @@ def _check_job(
     problems: list[Problem],
 ) -> PlannedJob | None:
     before = len(problems)
+    broken = _reported_fields(problems, job.name)
     for section, given, declared in ((INPUT, job.inputs, module.inputs), (OUTPUT, job.outputs, module.outputs)):
         for name in given:
             if name not in declared:
                 problems.append(Problem(pipe_file, f"module '{module.module_id}' has no {section} '{name}'"
                                         f"{_hint(name, declared)}", job.name, f"{section}.{name}"))
         for name, port in declared.items():
-            if name not in given and not port.optional:
+            if name not in given and not port.optional and not broken & {section, f"{section}.{name}"}:
                 problems.append(Problem(pipe_file, f"required {section} '{name}' of '{module.module_id}' is not given",
                                         job.name, f"{section}.{name}"))
     upstream: list[str] = []
@@ -134,15 +150,21 @@ def _check_job(
                                         " (not an output of any job, and not a URI)", job.name, where))
             else:
                 upstream.append(producers[ref.value][0])
-    params = _check_params(job, module, overrides, pipe_file, problems)
-    if len(problems) > before:
+    params = _check_params(job, module, overrides, pipe_file, problems, broken)
+    if len(problems) > before or broken:
         return None
     return PlannedJob(job.name, module, job.inputs, job.outputs, params, tuple(dict.fromkeys(upstream)),
                       job.always or module.always)
 
 
+def _reported_fields(problems: list[Problem], job: str) -> set[str]:
+    """Fields of `job` the parser already found broken: not to be reported again as missing."""
+    return {p.field for p in problems if p.job == job and p.field and p.field != "job"}
+
+
 def _check_params(
-    job: JobSpec, module: ModuleSpec, overrides: Mapping[str, str], file: str, problems: list[Problem]
+    job: JobSpec, module: ModuleSpec, overrides: Mapping[str, str], file: str, problems: list[Problem],
+    broken: set[str],
 ) -> dict[str, Any]:
     values: dict[str, Any] = {}
     given = [(name, value, file, False) for name, value in job.params.items()]
@@ -157,14 +179,36 @@ def _check_params(
             values[name] = convert_param(spec, value, from_text=from_text)
         except ValueError as exc:
             problems.append(Problem(origin, str(exc), job.name, f"{PARAMETERS}.{name}"))
+    _check_sizes(values, module, job.name, file, problems)
     for name, spec in module.params.items():
         if name not in values and name not in {*job.params, *overrides}:  # a bad given value is reported once
             if spec.has_default:
                 values[name] = spec.default
-            elif spec.required:
+            elif spec.required and PARAMETERS not in broken:
                 problems.append(Problem(file, f"parameter '{name}' has no default and is not given",
                                         job.name, f"{PARAMETERS}.{name}"))
     return values
+
+
+def _check_sizes(values: Mapping[str, Any], module: ModuleSpec, job: str, file: str,
+                 problems: list[Problem]) -> None:
+    """Refuse now what execve would refuse at run time ("Argument list too long", exit 127)."""
+    total = 0
+    for name, value in values.items():
+        if value is None or isinstance(value, bool | int | float):
+            continue  # a few bytes, never a NUL (the budget's reserve covers them): the common case, fast
+        if type(value) is str and len(value) <= MAX_ARG_BYTES // 4 and "\0" not in value:
+            total += len(value.encode("utf-8", "surrogateescape")) + 9  # fits whatever its characters
+            continue
+        args = render_param(module.params[name], value)
+        problem = argument_problem(args)
+        if problem:
+            problems.append(Problem(file, problem, job, f"{PARAMETERS}.{name}"))
+        total += arguments_size(args)
+    if total > MAX_PARAM_BYTES:
+        problems.append(Problem(file, f"the parameters take {total} bytes on the command line, more than the"
+                                f" {MAX_PARAM_BYTES} that fit (about 2 MB on Linux, with the environment);"
+                                " pass large values as file inputs", job, PARAMETERS))
 
 
 def _order(planned: Mapping[str, PlannedJob], file: str, problems: list[Problem]) -> list[str]:

@@ -336,9 +336,14 @@ def parse_pipe(text: str, file: str, pipe_id: str) -> PipeSpec:
     return pipe_from_data(load_yaml_text(text, file), file, pipe_id)
 
 
-def pipe_from_data(data: Any, file: str, pipe_id: str) -> PipeSpec:
-    """Check a pipe YAML's loaded data (what `parse_pipe` does after parsing)."""
-    problems: list[Problem] = []
+def pipe_from_data(data: Any, file: str, pipe_id: str, found: list[Problem] | None = None) -> PipeSpec:
+    """Check a pipe YAML's loaded data (what `parse_pipe` does after parsing).
+
+    Given a `found` list, problems go there and what could be read is returned anyway, so that
+    `make_plan` can check the rest too (every problem is reported at once); else SpecError.
+    A job whose module id is bad is kept with module "" (its outputs still name data).
+    """
+    problems: list[Problem] = [] if found is None else found
     data = _mapping(data, file, None, "pipe", problems)
     problems += _unknown_keys(data, PIPE_KEYS, file, None, "pipe")
     raw_jobs = _mapping(data.get(JOBS), file, None, JOBS, problems)
@@ -349,21 +354,19 @@ def pipe_from_data(data: Any, file: str, pipe_id: str) -> PipeSpec:
         if not isinstance(name, str) or not NAME_RE.match(name):
             problems.append(Problem(file, f"'{name}' is not a valid job name (letters, digits, _ . -)", None, JOBS))
             continue
-        job = _parse_job(name, body, file, problems)
-        if job is not None:
-            jobs[name] = job
-    if problems:
+        jobs[name] = _parse_job(name, body, file, problems)
+    if problems and found is None:
         raise SpecError(problems)
     return PipeSpec(pipe_id, file, jobs, str(data.get(VERSION, "1.0")))
 
 
-def _parse_job(name: str, body: Any, file: str, problems: list[Problem]) -> JobSpec | None:
+def _parse_job(name: str, body: Any, file: str, problems: list[Problem]) -> JobSpec:
     body = _mapping(body, file, name, "job", problems)
     problems += _unknown_keys(body, JOB_KEYS, file, name, "job")
     module = body.get(MODULE)
     if not isinstance(module, str) or not module:
         problems.append(Problem(file, "missing module id (APP/module/NAME)", name, MODULE))
-        return None
+        module = ""
     inputs = {}
     for key, value in _mapping(body.get(INPUT), file, name, INPUT, problems).items():
         binding = _parse_binding(value, file, name, f"{INPUT}.{key}", problems)

@@ -221,10 +221,11 @@ class Builder:
         self._identities[name] = identity
         return identity
 
-    def check_local_inputs(self) -> None:
-        """Fail before anything runs (exit 2) when a file:// or local:// input is missing."""
-        problems = []
-        for job in self.plan.jobs.values():
+    def check_local_inputs(self, found: list[Problem] | None = None) -> None:
+        """Fail before anything runs (exit 2) when a file:// or local:// input is missing, with
+        the problems `found` before (all reported at once); every job of the pipe is checked."""
+        problems = list(found or [])
+        for job in self.plan.pipe.jobs.values():
             for input_name, binding in job.inputs.items():
                 for ref in binding.refs:
                     uri = self.plan.uris.get(ref.value)

@@ -1,7 +1,8 @@
 """The doit adapter: the only module that imports doit.
 
     Plan ──task_dicts──> doit tasks          one per job, one per external input ("fetch:…")
-                           name      = job name (stable, so the DB keeps history across edits)
+                           name      = task_name(job name): the job name, stable so the DB keeps
+                                       history across edits, unless doit reserves it (`clean`)
                            targets   = hash-named cache paths (when known before running)
                            task_dep  = upstream jobs and fetches
                            uptodate  = Builder.check(saved manifest)  (no file_dep on cache paths)
@@ -65,6 +66,22 @@ from mlpipe.engine.build import FAILED, SKIPPED, Builder, JobResult, Unresolved 
 from mlpipe.home.settings import Settings  # noqa: E402
 
 FETCH_PREFIX = "fetch:"
+# doit refuses tasks named like its commands (DoitMain.DOIT_CMDS, and `auto` of the doit-auto
+# plugin), and its command line would read them as commands. Listed here: importing doit's
+# command line to ask costs a third of its import time.
+DOIT_COMMANDS = frozenset({"auto", "clean", "dumpdb", "forget", "help", "ignore", "info", "list", "reset-dep",
+                           "run", "strace", "tabcompletion"})
+RESERVED_PREFIX = "job@"  # `@` is not allowed in job names: no clash with another job
+
+
+def task_name(job: str) -> str:
+    """A job's doit task name: the job name itself, unless doit reserves it (then `job@NAME`)."""
+    return RESERVED_PREFIX + job if job in DOIT_COMMANDS else job
+
+
+def job_name(task: str) -> str:
+    """The job a (job) task runs: the inverse of `task_name`."""
+    return task.removeprefix(RESERVED_PREFIX)
 
 
 def db_path(settings: Settings, pipe_id: str) -> Path:
@@ -103,8 +120,8 @@ class DurableSqliteDB(SqliteDB):
 
 
 def saved_manifests(path: Path) -> dict[str, dict[str, Any]]:
-    """Each task's last saved manifest, read without writing anything (for --dry-run)."""
-    return {task_id: row.get("_values_:") or {} for task_id, row in _saved_rows(path).items()}
+    """Each job's (and fetch task's) last saved manifest, read without writing anything (for --dry-run)."""
+    return {job_name(task_id): row.get("_values_:") or {} for task_id, row in _saved_rows(path).items()}
 
 
 def _saved_rows(path: Path) -> dict[str, dict[str, Any]]:
@@ -175,11 +192,11 @@ def task_dicts(builder: Builder) -> list[dict[str, Any]]:
         targets = [t for t in _known_targets(builder, name) if t not in claimed]
         claimed.update(targets)
         tasks.append({
-            "name": name,
+            "name": task_name(name),
             "doc": job.module.module_id,
             "actions": [(_job_action, [builder, name])],
             "uptodate": [(_job_uptodate, [builder, name])],
-            "task_dep": [*dict.fromkeys(fetch_task_name(u) for u in uris), *job.upstream],
+            "task_dep": [*dict.fromkeys(fetch_task_name(u) for u in uris), *map(task_name, job.upstream)],
             "targets": targets,
             "verbosity": 0,
             "io": {"capture": False},  # actions never print: thread-safe under -j N
@@ -234,20 +251,20 @@ class ProgressReporter:
     def complete_run(self) -> None: ...
 
     def skip_uptodate(self, task: Any) -> None:
-        if task.name in self.builder.plan.jobs:
+        if job_name(task.name) in self.builder.plan.jobs:
             self.done += 1
 
     def add_success(self, task: Any) -> None:
-        if task.name in self.builder.plan.jobs:
-            self._end(task.name)
+        if job_name(task.name) in self.builder.plan.jobs:
+            self._end(job_name(task.name))
 
     def add_failure(self, task: Any, fail: Any) -> None:
-        name = task.name
+        name = job_name(task.name)
         if name not in self.builder.plan.jobs:
             message = fail.get_msg().strip() if hasattr(fail, "get_msg") else str(fail)
             self.builder.errors.append(message)
             self.write(f"error: {message}")
-            self._fail_readers(name, message)
+            self._fail_readers(task.name, message)
             return
         if isinstance(fail, UnmetDependency) and name not in self.builder.results:
             self.builder.results[name] = JobResult(name, None, SKIPPED, error="an upstream job failed")
@@ -282,7 +299,7 @@ def _nothing_to_do(builder: Builder) -> bool:
         return False
     rows = _saved_rows(db_path(builder.settings, builder.plan.pipe_id))
     for name in builder.plan.jobs:
-        row = rows.get(name)
+        row = rows.get(task_name(name))
         uptodate = (row is not None and "ignore:" not in row and row.get("checker:") in (None, "MD5Checker")
                     and not row.get("deps:") and all(map(os.path.exists, _known_targets(builder, name)))
                     and builder.check(name, row.get("_values_:") or {}))
@@ -329,7 +346,7 @@ def dodo_namespace(pipe_ref: str | None) -> dict[str, Any]:
     builder = Builder(settings, plan, apps, mirror=open_mirror(settings))
     namespace: dict[str, Any] = {
         "DOIT_CONFIG": {"dep_file": str(db_path(settings, plan.pipe_id)), "backend": "sqlite3",
-                        "default_tasks": list(plan.jobs)},
+                        "default_tasks": [task_name(name) for name in plan.jobs]},
     }
     for task in [dict_to_task(d) for d in task_dicts(builder)]:
         namespace[f"task_{task.name}"] = _creator(task)

@@ -13,7 +13,7 @@ from typing import Any
 
 from mlpipe.core import spec
 from mlpipe.core.errors import Problem, SpecError, UsageError
-from mlpipe.core.plan import Plan, make_plan
+from mlpipe.core.plan import Plan, check_plan
 from mlpipe.core.spec import ModuleSpec, PipeSpec, load_yaml_text, module_from_data, pipe_from_data
 from mlpipe.home.apps import AppIndex, resolve_pipe
 from mlpipe.home.settings import Settings
@@ -83,21 +83,27 @@ def load_module(apps: AppIndex, module_id: str, memo: YamlMemo | None = None) ->
     return module_from_data(_load_data(path, memo), str(path), module_id)
 
 
-def load_pipe_spec(path: Path, pipe_id: str, memo: YamlMemo | None = None) -> PipeSpec:
-    return pipe_from_data(_load_data(path, memo), str(path), pipe_id)
+def load_pipe_spec(path: Path, pipe_id: str, memo: YamlMemo | None = None,
+                   found: list[Problem] | None = None) -> PipeSpec:
+    return pipe_from_data(_load_data(path, memo), str(path), pipe_id, found)
 
 
 def load_plan(
-    settings: Settings, pipe_ref: str, overrides: Mapping[str, Mapping[str, str]] | None = None
+    settings: Settings, pipe_ref: str, overrides: Mapping[str, Mapping[str, str]] | None = None,
+    found: list[Problem] | None = None,
 ) -> tuple[Plan, AppIndex]:
-    """Resolve, read and validate a pipe and every module it uses; all problems at once."""
+    """Resolve, read and validate a pipe and every module it uses; all problems at once.
+
+    Given a `found` list, the problems go there and the plan of the jobs that passed is
+    returned, for the caller's own checks (local inputs); else SpecError.
+    """
     pipe_id, path, apps = resolve_pipe(settings, pipe_ref)
     memo = YamlMemo(settings.state_dir / "yaml")
-    pipe = load_pipe_spec(path, pipe_id, memo)
-    modules: dict[str, ModuleSpec | None] = {}
     problems: list[Problem] = []
+    pipe = load_pipe_spec(path, pipe_id, memo, problems)
+    modules: dict[str, ModuleSpec | None] = {}
     for job in pipe.jobs.values():
-        if job.module_id in modules:
+        if job.module_id in modules or not job.module_id:
             continue
         try:
             modules[job.module_id] = load_module(apps, job.module_id, memo)
@@ -107,4 +113,9 @@ def load_plan(
         except UsageError as exc:
             problems.append(Problem(str(path), str(exc), job.name, "module"))
             modules[job.module_id] = None
-    return make_plan(pipe, modules, overrides, problems), apps
+    plan, problems = check_plan(pipe, modules, overrides, problems)
+    if found is None and problems:
+        raise SpecError(problems)
+    if found is not None:
+        found += problems
+    return plan, apps

@@ -21,6 +21,7 @@ DEFAULTS: dict[str, tuple[type, Any]] = {
     "S3_MIRROR": (str, ""),
     "S3_ENDPOINT_URL": (str, ""),
     "S3_SYNC": (bool, True),
+    "LOG_TIMESTAMPS": (bool, False),  # an ISO timestamp before each progress/error line (the cron line sets it)
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -32,6 +33,7 @@ class Settings:
 
     values: Mapping[str, Any]
     sources: Mapping[str, str] = field(default_factory=dict)
+    problems: Mapping[str, str] = field(default_factory=dict)  # name -> why its (raw) value is invalid
 
     def __getitem__(self, name: str) -> Any:
         return self.values[name]
@@ -98,7 +100,8 @@ def convert(name: str, raw: Any, origin: str) -> Any:
             return value
         return kind(raw)
     except (TypeError, ValueError):
-        raise UsageError(f"setting {name} from {origin}: {raw!r} is not a valid {kind.__name__}") from None
+        least = " (a whole number, at least 1)" if kind is int else ""
+        raise UsageError(f"setting {name} from {origin}: {raw!r} is not a valid {kind.__name__}{least}") from None
 
 
 def _extra_settings(path: Path) -> dict[str, Any]:
@@ -111,15 +114,28 @@ def _extra_settings(path: Path) -> dict[str, Any]:
     return {k: v for k, v in namespace.items() if k in DEFAULTS and k != "HOME"}
 
 
-def load_settings(env: Mapping[str, str] | None = None, flags: Mapping[str, Any] | None = None) -> Settings:
-    """Resolve every setting with its source (`default`, `extra_settings.py`, `env`, `flag`)."""
+def load_settings(
+    env: Mapping[str, str] | None = None, flags: Mapping[str, Any] | None = None, *, strict: bool = True
+) -> Settings:
+    """Resolve every setting with its source (`default`, `extra_settings.py`, `env`, `flag`).
+
+    An invalid value is a UsageError naming it (every one at once); with `strict=False` it is
+    kept as given, with the reason in `problems`, so that `ml config` can show it.
+    """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    problems: dict[str, str] = {}
 
     def put(name: str, raw: Any, origin: str) -> None:
-        values[name] = convert(name, raw, origin)
         sources[name] = origin
+        try:
+            values[name] = convert(name, raw, origin)
+        except UsageError as exc:
+            values[name] = raw
+            problems[name] = str(exc)
+        else:
+            problems.pop(name, None)  # a later source (a flag) replaces a bad value
 
     put("HOME", env.get("MLPIPE_HOME") or DEFAULTS["HOME"][1], "env" if env.get("MLPIPE_HOME") else "default")
     for name, (_kind, default) in DEFAULTS.items():
@@ -135,7 +151,9 @@ def load_settings(env: Mapping[str, str] | None = None, flags: Mapping[str, Any]
     for name, raw in (flags or {}).items():
         if raw is not None:
             put(name, raw, "flag")
-    return Settings(values, sources)
+    if strict and problems:
+        raise UsageError("\n".join(problems.values()))
+    return Settings(values, sources, problems)
 
 
 def init_home(settings: Settings) -> None:

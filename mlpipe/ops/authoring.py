@@ -65,6 +65,7 @@ class InterfaceEntry:
     default: Any = None
     flag: str | None = None
     guess: str | None = None  # why the role was guessed; None when the help text said so
+    choices: tuple[Any, ...] | None = None  # argparse `choices=[...]`, kept as the parameter's `choices:`
 
     def to_yaml(self) -> dict[str, Any]:
         """The entry's YAML mapping, keys in the order DESIGN.md shows them."""
@@ -73,6 +74,8 @@ class InterfaceEntry:
         spec: dict[str, Any] = {"type": self.type}
         if self.default is not None:
             spec["default"] = self.default
+        if self.choices is not None:
+            spec["choices"] = list(self.choices)
         if self.flag:
             spec["flag"] = self.flag
         if self.optional:
@@ -307,7 +310,14 @@ def _to_entry(argument: ScriptArgument, notes: list[str]) -> InterfaceEntry:
             "text (also 'False') as True; consider action='store_true'"
         )
     default = _coerce_default(argument.default, kind)
-    return InterfaceEntry(name, role, tokens, kind, default is None and not required, default, guess=guess)
+    # a list parameter's choices apply to each item, which a parameter's `choices:` cannot say
+    choices = argument.choices if kind in SCALAR_TYPES else None
+    if choices is not None and default is not None and default not in choices:
+        notes.append(f"line {argument.line}: {argument.option or name}: the default {default!r} is not one of its "
+                     "choices, which the YAML therefore leaves out")
+        choices = None
+    return InterfaceEntry(name, role, tokens, kind, default is None and not required, default, guess=guess,
+                          choices=choices)
 
 
 def _flag_entry(argument: ScriptArgument, guess: str | None, notes: list[str]) -> InterfaceEntry:

@@ -78,7 +78,9 @@ def collect_garbage(settings: Settings, keep_days: float, dry_run: bool) -> Coll
     apps = AppIndex.discover(settings)
     cache = LocalCache(settings.data_dir, settings.scratch_dir)
     with ExitStack() as stack:
-        busy = [pipe_id for pipe_id, _ in apps.pipe_paths() if not _try_lock(stack, settings, pipe_id)]
+        # a dry run deletes nothing, so it takes no lock (and works on a read-only home)
+        busy = [pipe_id for pipe_id, _ in apps.pipe_paths()
+                if (_is_running(settings, pipe_id) if dry_run else not _try_lock(stack, settings, pipe_id))]
         summaries = records.list_summaries(settings.jobs_dir)
         reachable = find_reachable(settings, apps, summaries, busy)
         entries, job_ids = list(cache.list()), records.job_ids(settings.jobs_dir)
@@ -91,6 +93,10 @@ def collect_garbage(settings: Settings, keep_days: float, dry_run: bool) -> Coll
             _remove(settings, cache, removed)
     kept_reachable = len(entries) - len(unreachable_data) + len(job_ids) - len(unreachable_jobs)
     return Collection(removed, kept_reachable, len(candidates) - len(removed), reachable.notes)
+
+
+def _is_running(settings: Settings, pipe_id: str) -> bool:
+    return is_locked(lock_path(settings.locks_dir, "pipe", pipe_id))
 
 
 def _try_lock(stack: ExitStack, settings: Settings, pipe_id: str) -> bool:

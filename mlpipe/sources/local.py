@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from mlpipe.core.errors import StoreError, UriError
+from mlpipe.core.errors import FetchError, StoreError, UriError
 from mlpipe.core.hashing import walk_files
 from mlpipe.core.uri import Uri
 from mlpipe.sources import Fetched, Probe, SourceContext
@@ -30,12 +30,23 @@ class LocalSource:
         return path
 
     def probe(self, uri: Uri) -> Probe:
-        fetched = self.fetch(uri)
+        """Checked before anything runs: an unreadable file or folder is invalid input (exit 2)."""
+        fetched = self._read(uri, UriError)
         return Probe(fetched.version, fetched.fingerprint, fetched.path)
 
     def fetch(self, uri: Uri) -> Fetched:
+        return self._read(uri, FetchError)
+
+    def _read(self, uri: Uri, error: type[UriError] | type[FetchError]) -> Fetched:
         path = self.locate(uri)
-        digest = self.context.digests.fingerprint(path, within=self.boundary(uri, path))
+        # NOTE: the md5 memo answers from a stat, which a chmod does not change: ask explicitly
+        # (one call for the file or the top folder; files inside a folder are found when hashed).
+        if not os.access(path, os.R_OK | (os.X_OK if path.is_dir() else 0)):
+            raise error(f"{uri}: cannot read {path}: Permission denied")
+        try:
+            digest = self.context.digests.fingerprint(path, within=self.boundary(uri, path))
+        except OSError as exc:
+            raise error(f"{uri}: cannot read {exc.filename or path}: {exc.strerror or exc}") from exc
         return Fetched(path, digest, version=digest)
 
     def export(self, uri: Uri, path: Path, fingerprint: str) -> bool:

@@ -6,6 +6,7 @@ one hash, once (the new stat key is stored). The cache is a small sqlite3 file i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -62,8 +63,14 @@ class DigestCache:
             return
         with self._lock:
             dirty, self._dirty = self._dirty, {}
-        self._db_path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(self._db_path, timeout=30) as db:
+        # a read-only home (`ml gc --dry-run`, `ml runpipe -n`) only costs hashing again next time
+        with contextlib.suppress(OSError, sqlite3.Error):
+            self._write(self._db_path, dirty)
+
+    @staticmethod
+    def _write(db_path: Path, dirty: dict[str, tuple[StatKey, str]]) -> None:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(db_path, timeout=30) as db:
             db.execute(
                 "CREATE TABLE IF NOT EXISTS md5"
                 " (path TEXT PRIMARY KEY, size INT, mtime_ns INT, inode INT, md5 TEXT)"

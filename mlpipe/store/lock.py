@@ -45,9 +45,9 @@ def hold_lock(
 
 
 def is_locked(path: Path) -> bool:
-    """True when some process holds the lock on `path` (`ml gc`: is a scratch folder's job alive?)."""
+    """True when some process holds the lock on `path` (`ml gc`: is a pipe running, a scratch folder's job alive?)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)  # flock needs no write access: this works on a read-only home
     except FileNotFoundError:
         return False
     try:

@@ -12,10 +12,10 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON on stdout instead of a table")
 
 
-def home_settings(flags: dict | None = None):  # noqa: ANN201 - keeps mlpipe.home.settings import lazy
-    """Settings with the home created (every command does this on first use)."""
+def home_settings(flags: dict | None = None, *, strict: bool = True):  # noqa: ANN201 - keeps the import lazy
+    """Settings with the home created (every command does this on first use); see `load_settings`."""
     from mlpipe.home.settings import init_home, load_settings
 
-    settings = load_settings(flags=flags)
+    settings = load_settings(flags=flags, strict=strict)
     init_home(settings)
     return settings

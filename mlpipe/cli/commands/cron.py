@@ -1,6 +1,6 @@
 """`ml cron PIPE [--every EXPR]`: print a crontab line that runs the pipe, ready to paste into `crontab -e`.
 
-    */15 * * * * MLPIPE_HOME=/h /venv/bin/ml runpipe APP/pipe/P.yaml --no-wait >> /h/logs/APP__pipe__P.log 2>&1
+    */15 * * * * MLPIPE_HOME=/h MLPIPE_LOG_TIMESTAMPS=1 /venv/bin/ml runpipe APP/pipe/P.yaml --no-wait >> LOG 2>&1
 
 Every value is shell-quoted (cron runs the line with /bin/sh) and every `%` escaped (cron turns a
 bare `%` into a newline). Settings taken from the environment go into the line, because cron
@@ -83,9 +83,11 @@ def _pipe_arg(settings: Settings, pipe_id: str, path: Path) -> str:
 
 
 def _environment(settings: Settings) -> list[tuple[str, str]]:
-    """MLPIPE_HOME and every other setting the environment sets now (paths made absolute)."""
+    """MLPIPE_HOME and every other setting the environment sets now (paths made absolute), and
+    LOG_TIMESTAMPS on unless the environment says otherwise."""
     names = ["HOME", *(n for n, origin in settings.sources.items() if origin == "env" and n != "HOME")]
-    return [(f"MLPIPE_{name}", _as_text(settings[name])) for name in names]
+    stamps = [] if "LOG_TIMESTAMPS" in names else [("MLPIPE_LOG_TIMESTAMPS", "1")]  # a log line says when
+    return [(f"MLPIPE_{name}", _as_text(settings[name])) for name in names] + stamps
 
 
 def _as_text(value: Any) -> str:

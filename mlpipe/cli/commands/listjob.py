@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -33,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--limit must be 0 (all) or more")
     settings = home_settings()
     pipe = _pipe_id(settings, args.pipe) if args.pipe else None
-    rows = [(s, effective_status(s)) for s in list_summaries(settings.jobs_dir)
-            if pipe is None or s.pipe == pipe]
+    summaries = list_summaries(settings.jobs_dir)
+    if pipe is not None:
+        _check_known(settings, pipe, {s.pipe for s in summaries})
+    rows = [(s, effective_status(s)) for s in summaries if pipe is None or s.pipe == pipe]
     if args.status:
         rows = [(s, status) for s, status in rows if status == args.status]
     limit = args.limit if args.limit is not None else (None if args.json else TABLE_LIMIT)
@@ -59,6 +62,23 @@ def _pipe_id(settings: Settings, ref: str) -> str:
     return ref if ref.endswith((".yaml", ".yml")) else f"{ref}.yaml"
 
 
+def _check_known(settings: Settings, pipe: str, recorded: set[str]) -> None:
+    """A pipe with records, or one on the apps path (never run yet); else UsageError with a hint."""
+    from difflib import get_close_matches
+
+    from mlpipe.core.errors import UsageError
+    from mlpipe.home.apps import AppIndex
+
+    if pipe in recorded:
+        return
+    known = recorded | {pipe_id for pipe_id, _path in AppIndex.discover(settings).pipe_paths()}
+    if pipe in known:
+        return
+    match = get_close_matches(pipe, sorted(known), 1)
+    hint = f" (did you mean '{match[0]}'?)" if match else " (see `ml listpipe`)"
+    raise UsageError(f"unknown pipe '{pipe}': no job records and no such pipe on the apps path{hint}")
+
+
 def _print_table(rows: list[tuple[JobSummary, str]]) -> None:
     from tabulate import tabulate
 
@@ -75,8 +95,10 @@ def _print_table(rows: list[tuple[JobSummary, str]]) -> None:
 
 
 def _as_json(summary: JobSummary, status: str, data_dir: str) -> dict:
-    # outputs as cache paths: LocalCache.path's layout, formatted as text (pathlib is slow for 10,000 jobs)
-    outputs = {name: f"{data_dir}/{h[:2]}/{h}" for name, h in summary.outputs.items()}
+    # outputs as cache paths: LocalCache.path's layout, formatted as text (pathlib is slow for 10,000 jobs);
+    # null when the cache does not hold it (a failed job's output, an entry gc removed)
+    outputs = {name: path if os.path.lexists(path := f"{data_dir}/{h[:2]}/{h}") else None
+               for name, h in summary.outputs.items()}
     return {"job_id": summary.job_id, "pipe": summary.pipe, "job": summary.job, "module": summary.module,
             "status": status, "started": _iso_time(summary.started), "duration_s": summary.duration_s,
             "outputs": outputs, "exit_code": summary.exit_code, "host": summary.host}

@@ -1,4 +1,4 @@
-"""`ml runjob --job_id ID [--force]`: run one recorded job again from its record."""
+"""`ml runjob ID [--force]` (or `--job_id ID`): run one recorded job again from its record."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--job_id", "--job-id", dest="job_id", required=True, metavar="ID",
+    parser.add_argument("id", nargs="?", metavar="ID",
                         help="a job id from `ml listjob`, or a unique prefix of 6+ characters")
+    parser.add_argument("--job_id", "--job-id", dest="job_id", metavar="ID", help="the same, as an option")
     parser.add_argument("--force", action="store_true", help="run it even if its outputs are cached")
     add_json_flag(parser)
 
@@ -28,8 +29,11 @@ def run(args: argparse.Namespace) -> int:
     from mlpipe.remote.mirror import open_mirror
     from mlpipe.store import records
 
+    if (args.id is None) == (args.job_id is None):
+        raise UsageError("give one job id: `ml runjob ID` or `ml runjob --job_id ID`, not both"
+                         if args.id else "give a job id: `ml runjob ID` (see `ml listjob`)")
     settings = home_settings()
-    job_id = records.find_job_id(settings.jobs_dir, args.job_id)
+    job_id = records.find_job_id(settings.jobs_dir, args.id or args.job_id)
     record = records.read_record(settings.jobs_dir, job_id)
     if record is None:
         raise UsageError(f"job {job_id}: cannot read its record {records.job_dir(settings.jobs_dir, job_id)}/job.json")

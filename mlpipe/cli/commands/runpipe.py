@@ -41,7 +41,7 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mlpipe.core.errors import UsageError
+    from mlpipe.core.errors import Problem, UsageError
     from mlpipe.engine.build import Builder
     from mlpipe.home.loader import load_plan
     from mlpipe.remote.mirror import open_mirror
@@ -49,12 +49,17 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("-j/--jobs must be at least 1")
     settings = home_settings({"JOBS": args.jobs})
-    plan, apps = load_plan(settings, args.pipe, parse_overrides(args.set))
+    if settings["LOG_TIMESTAMPS"]:
+        from mlpipe.cli.logstamp import stamp_stderr
+
+        stamp_stderr()
+    problems: list[Problem] = []  # every validation problem, reported together by check_local_inputs
+    plan, apps = load_plan(settings, args.pipe, parse_overrides(args.set), problems)
     jobs = settings["JOBS"]
     echo = sys.stderr if jobs == 1 and sys.stderr.isatty() and not args.json else None
     builder = Builder(settings, plan, apps, force=args.force, mirror=open_mirror(settings), echo=echo,
                       progress=sys.stderr.isatty())
-    builder.check_local_inputs()
+    builder.check_local_inputs(problems)
     if args.dry_run:
         return _dry_run(builder, args.json)
     return _run(builder, args, jobs)
