@@ -287,7 +287,7 @@ class Builder:
             tail = getattr(exc, "stderr_tail", [])
             self.results[name] = JobResult(name, job_id, FAILED, round(time.time() - started, 3), error=str(failure),
                                            stderr_tail=tail)
-            if os.environ.get("MLPIPE_DEBUG") and not isinstance(exc, MlpipeError):
+            if os.environ.get("MLPIPE_DEBUG") and not isinstance(exc, JobFailed):  # not the job's own failure
                 traceback.print_exception(exc, file=sys.stderr)
             if failure is exc:
                 raise
@@ -436,10 +436,12 @@ class Builder:
     def _publish(self, job: PlannedJob, identity: Identity, scratch: Path, output: str, path: Path) -> CacheEntry:
         try:
             inline_links(path, scratch)
+            if not (path.is_file() or path.is_dir()):  # a fifo would block the hashing forever
+                raise TreeError(f"{path} is not a regular file or folder")
+            md5 = fingerprint(path)
         except TreeError as exc:
             raise JobFailed(f"job '{job.name}' failed: output {output}: {exc}") from None
-        return self.cache.put(identity.outputs[output], path, md5=fingerprint(path), job_hash=identity.job_hash,
-                              replace=self.force)
+        return self.cache.put(identity.outputs[output], path, md5=md5, job_hash=identity.job_hash, replace=self.force)
 
     def _export(self, job: PlannedJob, identity: Identity) -> None:
         from mlpipe.core.uri import parse_uri
