@@ -191,7 +191,7 @@ def test_shell_metacharacters_in_values_run_nothing(env, ml, toy, tmp_path):
     ("jobs: {a: {module: toy/module/step, output: {output: o}, parameters: {sleep: fast}}}",
      "parameters.sleep: expected float"),
     ("jobs: {a: {module: toy/module/nope, output: {output: o}}}", "unknown module 'toy/module/nope'"),
-    ("jobs: {a: {module: toy/module/step}}", "required output 'output'"),
+    ("jobs: {a: {module: toy/module/step, output: {result: o}}}", "has no output 'result'"),
     ("jobs: {a: {module: toy/module/step, output: {output: o}, input: {inputs: missing_name}}}",
      "unknown data name 'missing_name'"),
     ("jobs: {a: {module: toy/module/step, output: {output: o}, input: {inputs: 'file://toy/../../etc/passwd'}}}",
@@ -223,7 +223,7 @@ def test_invalid_pipe_reports_every_problem_at_once(env, ml, toy):
         """})
     err = ml("runpipe", "toy/pipe/bad.yaml").err
     assert "job 'a': parameters.nme: module 'toy/module/step' has no parameter 'nme' (did you mean 'name'?)" in err
-    assert "job 'b': output.outptu" in err and "required output 'output'" in err
+    assert "job 'b': output.outptu" in err and "has no output 'outptu' (did you mean 'output'?)" in err
 
 
 def test_unknown_pipe_and_bad_usage_exit_2(env, ml, toy):

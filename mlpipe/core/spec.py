@@ -14,15 +14,19 @@ from functools import cache
 from typing import Any
 
 from mlpipe.core.errors import Problem, SpecError
+from mlpipe.core.shell import lex, uses_shell_syntax
 from mlpipe.core.uri import is_uri
 
 # YAML keys
 INPUT, OUTPUT, PARAMETERS, CMD, SOURCE, VERSION = "input", "output", "parameters", "cmd", "source", "version"
-JOBS, MODULE = "jobs", "module"
-MODULE_KEYS = {INPUT, OUTPUT, PARAMETERS, CMD, SOURCE, VERSION, "description"}
+JOBS, MODULE, INCLUDES = "jobs", "module", "includes"
+# keys of the original product's modules (see docs/compat.md)
+SHELL, INPUTS_FROM_JOB, OUTPUTS_FROM_JOB = "shell", "input_from_job_config", "output_from_job_config"
+MODULE_KEYS = {INPUT, OUTPUT, PARAMETERS, CMD, SOURCE, VERSION, SHELL, INPUTS_FROM_JOB, OUTPUTS_FROM_JOB,
+               "description"}
 PORT_KEYS = {"type", "optional", "datafile", "description", "help"}
 PARAM_KEYS = {"type", "default", "flag", "optional", "description", "help", "choices"}
-PIPE_KEYS = {VERSION, JOBS, "description"}
+PIPE_KEYS = {VERSION, JOBS, INCLUDES, "description"}
 JOB_KEYS = {MODULE, INPUT, OUTPUT, PARAMETERS, "description"}
 PIN_KEYS = {"uri", "md5", "sha256"}
 
@@ -61,7 +65,11 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class ModuleSpec:
-    """A module: its interface and command line (tokens already split with shlex)."""
+    """A module: its interface and command line (tokens already split with shlex).
+
+    `shell`: `template` runs as `/bin/sh -c` with every value quoted (`shell:` in the YAML, or
+    shell syntax in `cmd`). `inputs_from_job`/`outputs_from_job`: each job names the ports.
+    """
 
     module_id: str
     file: str
@@ -71,6 +79,15 @@ class ModuleSpec:
     cmd: tuple[str, ...]
     source: tuple[str, ...] = ()
     version: str | None = None
+    template: str = ""
+    shell: bool = False
+    inputs_from_job: bool = False
+    outputs_from_job: bool = False
+
+    @property
+    def writes_config(self) -> bool:
+        """The job's `_default_config` is written for modules that read it (see docs/compat.md)."""
+        return self.inputs_from_job or self.outputs_from_job or "_default_config" in self.template
 
     @property
     def app(self) -> str:
@@ -113,10 +130,18 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class PipeSpec:
+    """A pipe; `includes` are pipe ids whose jobs it adds; `job_files` says, for a job that came
+    from an included file, which file (the others are in `file`)."""
+
     pipe_id: str
     file: str
     jobs: dict[str, JobSpec]
     version: str = "1.0"
+    includes: tuple[str, ...] = ()
+    job_files: dict[str, str] = field(default_factory=dict)
+
+    def file_of(self, job: str) -> str:
+        return self.job_files.get(job, self.file)
 
 
 @cache
@@ -221,13 +246,25 @@ def module_from_data(data: Any, file: str, module_id: str) -> ModuleSpec:
         problems.append(Problem(file, f"'{name}' is declared more than once (input, output, parameter)", None, name))
     cmd: tuple[str, ...] = ()
     raw_cmd = data.get(CMD)
+    shell = data.get(SHELL)
+    if shell is not None and not isinstance(shell, bool):
+        problems.append(Problem(file, f"expected true or false, got {shell!r}", None, SHELL))
+        shell = None
     if not isinstance(raw_cmd, str) or not raw_cmd.strip():
         problems.append(Problem(file, "missing command line (a string)", None, CMD))
+        raw_cmd = ""
     else:
+        raw_cmd = raw_cmd.strip()
+        if shell is None:
+            shell = uses_shell_syntax(raw_cmd)
         try:
-            cmd = tuple(shlex.split(raw_cmd))
+            if shell:
+                lex(raw_cmd)
+            else:
+                cmd = tuple(shlex.split(raw_cmd))
         except ValueError as exc:
             problems.append(Problem(file, f"cannot split command line: {exc}", None, CMD))
+    from_job = {key: _bool(data.get(key), file, key, problems, False) for key in (INPUTS_FROM_JOB, OUTPUTS_FROM_JOB)}
     source = data.get(SOURCE) or []
     if isinstance(source, str):
         source = [source]
@@ -242,7 +279,8 @@ def module_from_data(data: Any, file: str, module_id: str) -> ModuleSpec:
         raise SpecError(problems)
     return ModuleSpec(
         module_id, file, ports[INPUT], ports[OUTPUT], params, cmd, tuple(source),
-        None if version is None else str(version),
+        None if version is None else str(version), raw_cmd, bool(shell),
+        from_job[INPUTS_FROM_JOB], from_job[OUTPUTS_FROM_JOB],
     )
 
 
@@ -338,7 +376,13 @@ def pipe_from_data(data: Any, file: str, pipe_id: str) -> PipeSpec:
     data = _mapping(data, file, None, "pipe", problems)
     problems += _unknown_keys(data, PIPE_KEYS, file, None, "pipe")
     raw_jobs = _mapping(data.get(JOBS), file, None, JOBS, problems)
-    if not raw_jobs and not problems:
+    includes = data.get(INCLUDES) or []
+    if isinstance(includes, str):
+        includes = [includes]
+    if not isinstance(includes, list) or not all(isinstance(i, str) and i for i in includes):
+        problems.append(Problem(file, "expected a list of pipe ids (APP/pipe/NAME.yaml)", None, INCLUDES))
+        includes = []
+    if not raw_jobs and not includes and not problems:
         problems.append(Problem(file, "the pipe has no jobs", None, JOBS))
     jobs = {}
     for name, body in raw_jobs.items():
@@ -350,7 +394,7 @@ def pipe_from_data(data: Any, file: str, pipe_id: str) -> PipeSpec:
             jobs[name] = job
     if problems:
         raise SpecError(problems)
-    return PipeSpec(pipe_id, file, jobs, str(data.get(VERSION, "1.0")))
+    return PipeSpec(pipe_id, file, jobs, str(data.get(VERSION, "1.0")), tuple(includes))
 
 
 def _parse_job(name: str, body: Any, file: str, problems: list[Problem]) -> JobSpec | None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from mlpipe.core.command import build_argv, render_param
+from mlpipe.core.command import module_argv, render_param
 from mlpipe.core.errors import FetchError, JobFailed, MlpipeError, Problem, RunError, SpecError, UserError
 from mlpipe.core.hashing import compute_hashes, fingerprint, md5_manifest, md5_text, module_key
 from mlpipe.core.plan import Plan, PlannedJob
@@ -29,9 +29,11 @@ from mlpipe.core.spec import ModuleSpec, Ref
 from mlpipe.core.uri import Uri, redact
 from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import Settings
+from mlpipe.engine.job_config import write_job_config
 from mlpipe.sources import Fetched, SourceContext, Sources
 from mlpipe.store import records
 from mlpipe.store.cache import CacheEntry, LocalCache, ScratchPool
+from mlpipe.store.cancel import mark_if_canceled
 from mlpipe.store.digests import DigestCache
 from mlpipe.store.lock import hold_lock, lock_path
 
@@ -180,7 +182,7 @@ class Builder:
         except Unresolved as exc:  # the producer's changed inputs are its reasons; ours is the producer
             reasons = [r if r.startswith("upstream ") else f"upstream {producer} stale" for r in exc.reasons]
             raise Unresolved(list(dict.fromkeys(reasons))) from None
-        md5 = self.cache.content_md5(upstream.outputs[output])
+        md5 = self.cache.content_md5(upstream.outputs[output]) if output in upstream.outputs else None
         if md5 is None:
             raise Unresolved([f"upstream {producer} stale"])
         return md5
@@ -212,9 +214,20 @@ class Builder:
         source = self.source_md5(job.module)
         key = module_key(job.module.module_id, source, job.module.version)
         job_hash, outputs = compute_hashes(key, fingerprints, job.params, job.outputs)
+        outputs = self._expected_outputs(job, job_hash, outputs)
         identity = Identity(job_hash, source, fingerprints, dict(job.params), outputs)
         self._identities[name] = identity
         return identity
+
+    def _expected_outputs(self, job: PlannedJob, job_hash: str, outputs: dict[str, str]) -> dict[str, str]:
+        """Leave out optional outputs (implicit ones included) this very job succeeded without writing."""
+        missing = [out for out, h in outputs.items() if job.module.outputs[out].optional and not self.cache.exists(h)]
+        if not missing:
+            return outputs
+        written = records.written_outputs(self.settings.jobs_dir, job_hash)
+        if written is None:
+            return outputs
+        return {out: h for out, h in outputs.items() if out not in missing or out in written}
 
     def check_local_inputs(self) -> None:
         """Fail before anything runs (exit 2) when a file:// or local:// input is missing."""
@@ -307,6 +320,7 @@ class Builder:
                 code = self._spawn(job, identity, scratch, argv, record)
             except BaseException:
                 record.status, record.ended, record.error = records.FAILED, time.time(), "interrupted"
+                mark_if_canceled(self.settings.jobs_dir, record)
                 records.write_record(self.settings.jobs_dir, record)
                 raise
             record.exit_code, record.ended = code, time.time()
@@ -316,10 +330,14 @@ class Builder:
                 record.status = records.FAILED
                 record.error = (f"exit code {code}" if code != 0
                                 else f"exited 0 but did not write output(s): {', '.join(missing)}")
+                mark_if_canceled(self.settings.jobs_dir, record)
                 records.write_record(self.settings.jobs_dir, record)
                 stderr_log = records.log_paths(self.settings.jobs_dir, identity.job_hash)[1]
                 raise JobFailed(f"job '{job.name}' failed: {record.error} (log: {stderr_log})")
-            entries = [self._publish(identity, out, path) for out, path in produced.items() if path.exists()]
+            entries = [self._publish(identity, out, path) for out, path in produced.items()
+                       if path.exists() and out in identity.outputs]
+            published = {entry.data_hash for entry in entries}  # an optional output may be unwritten
+            record.outputs = {out: h for out, h in identity.outputs.items() if h in published}
             record.status = records.SUCCEEDED
             records.write_record(self.settings.jobs_dir, record)
             if self.mirror is not None:
@@ -359,7 +377,9 @@ class Builder:
         given = {*job.inputs, *job.outputs}
         left_out = {n for n in [*job.module.inputs, *job.module.outputs] if n not in given}
         left_out |= {n for n in job.module.params if job.params.get(n) is None}
-        return build_argv(job.module.cmd, values, optional=left_out, python=sys.executable), produced
+        if job.module.writes_config:
+            write_job_config(scratch, job, values)
+        return module_argv(job.module, values, optional=left_out, python=sys.executable), produced
 
     def _ref_origin(self, ref: Ref) -> str:
         if ref.is_uri:  # records are listed, shown and pushed to the mirror: no `user:password@`

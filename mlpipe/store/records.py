@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from mlpipe.core.errors import UsageError
 from mlpipe.store.cache import write_json_atomic
 
-RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+RUNNING, SUCCEEDED, FAILED, CANCELED = "running", "succeeded", "failed", "canceled"
 HOST = socket.gethostname()
 INDEX_NAME, INDEX_LOCK_NAME = "index.jsonl", "index.lock"
 MIN_PREFIX = 6
@@ -258,3 +258,12 @@ def effective_status(record: JobRecord | JobSummary) -> str:
     if record.status == RUNNING and not is_alive(record):
         return FAILED
     return record.status
+
+
+def written_outputs(jobs_dir: Path, job_id: str) -> set[str] | None:
+    """The outputs the job wrote when it last succeeded (an optional one may be left unwritten);
+    None when it has not succeeded."""
+    record = read_record(jobs_dir, job_id)
+    if record is None or record.status != SUCCEEDED:
+        return None
+    return set(record.outputs)
