@@ -107,8 +107,8 @@ def uses_shell_syntax(template: str) -> bool:
             if any(c in _OPERATOR_CHARS for c in piece.text):
                 return True
             continue
-        outside_single = "".join(c for c, q in zip(piece.text, piece.quotes) if q != "'")
-        unquoted = "".join(c for c, q in zip(piece.text, piece.quotes) if q == "\0")
+        outside_single = "".join(c for c, q in zip(piece.text, piece.quotes, strict=True) if q != "'")
+        unquoted = "".join(c for c, q in zip(piece.text, piece.quotes, strict=True) if q == "\0")
         if "*" in unquoted or _EXPANSION.search(outside_single):
             return True
     return False

@@ -27,9 +27,9 @@ from mlpipe.core.hashing import compute_hashes, fingerprint, md5_manifest, md5_t
 from mlpipe.core.plan import Plan, PlannedJob
 from mlpipe.core.spec import ModuleSpec, Ref
 from mlpipe.core.uri import Uri, redact
+from mlpipe.engine.job_config import write_job_config
 from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import Settings
-from mlpipe.engine.job_config import write_job_config
 from mlpipe.sources import Fetched, SourceContext, Sources
 from mlpipe.store import records
 from mlpipe.store.cache import CacheEntry, LocalCache, ScratchPool

@@ -54,7 +54,8 @@ class AppIndex:
                 return f"{app}/pipe/{file_name}", pipe_dir / file_name
         known = [p.name for p in pipe_dir.glob("*.y*ml")]
         hint = get_close_matches(name, known, 1)
-        extra = f"did you mean '{app}/pipe/{hint[0]}'?" if hint else f"pipes in {app}: {', '.join(sorted(known)) or 'none'}"
+        extra = (f"did you mean '{app}/pipe/{hint[0]}'?" if hint
+                 else f"pipes in {app}: {', '.join(sorted(known)) or 'none'}")
         raise UsageError(f"unknown pipe '{ref}' ({extra})")
 
     def module_ids(self, app: str | None = None) -> list[str]:

@@ -240,10 +240,10 @@ def is_alive(record: JobRecord | JobSummary) -> bool:
         return False
     except PermissionError:
         return True
-    return not _is_zombie(record.pid)
+    return not is_zombie(record.pid)
 
 
-def _is_zombie(pid: int) -> bool:
+def is_zombie(pid: int) -> bool:
     """True for a process that has exited but was not reaped (an orphan under an init that never
     reaps, as in some containers). Linux only; elsewhere False."""
     try:

@@ -15,11 +15,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlpipe.cli.report import print_json, print_table
-    from mlpipe.core.errors import SpecError
+    from mlpipe.core.errors import SpecError, UsageError
     from mlpipe.home.apps import AppIndex
     from mlpipe.home.loader import YamlMemo, load_pipe_with_includes
-
-    from mlpipe.core.errors import UsageError
 
     if args.directory and args.app and args.directory != args.app:
         raise UsageError("give the app once: ml listpipe APP (or --directory APP)")
