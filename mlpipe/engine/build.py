@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -295,7 +295,7 @@ class Builder:
                 result = PULLED
             else:
                 self.on_event(name, "start")
-                self._execute(job, identity, started)
+                identity = self._execute(job, identity, started)
                 result = RAN
         self._export(job, identity)
         self._finish(name, identity, result, time.time() - started)
@@ -305,7 +305,8 @@ class Builder:
         outputs = {out: self.cache.path_str(h) for out, h in identity.outputs.items()}
         self.results[name] = JobResult(name, identity.job_hash, result, round(duration, 3), outputs)
 
-    def _execute(self, job: PlannedJob, identity: Identity, started: float) -> None:
+    def _execute(self, job: PlannedJob, identity: Identity, started: float) -> Identity:
+        """Run the job and publish its outputs; the identity returned lists the outputs it wrote."""
         scratch = self.scratch.take(f"job-{identity.job_hash[:12]}-")
         record = records.JobRecord(
             identity.job_hash, self.plan.pipe_id, job.name, job.module.module_id, dict(job.params),
@@ -342,6 +343,10 @@ class Builder:
             records.write_record(self.settings.jobs_dir, record)
             if self.mirror is not None:
                 self.mirror.push(entries, record)
+            if record.outputs != identity.outputs:
+                identity = replace(identity, outputs=dict(record.outputs))
+                self._identities[job.name] = identity
+            return identity
         finally:
             self.scratch.give_back(scratch)  # removed unless left exactly as it was given
 
@@ -403,7 +408,7 @@ class Builder:
         from mlpipe.core.uri import parse_uri
 
         for output, target in job.exports().items():
-            entry = self.cache.get(identity.outputs[output])
+            entry = self.cache.get(identity.outputs[output]) if output in identity.outputs else None
             if entry is not None:
                 self.sources.export(parse_uri(target), entry.path, entry.md5)
 
