@@ -376,14 +376,14 @@ class Builder:
         out_dir = scratch / "outputs"
         out_dir.mkdir(exist_ok=True)  # ScratchPool.take makes it
         produced = {name: out_dir / name for name in job.outputs}
+        if job.module.writes_config:  # before outputs join `values`: an input and an output may share a name
+            write_job_config(scratch, job, values, {name: str(path) for name, path in produced.items()})
         values.update({name: [str(path)] for name, path in produced.items()})
         for name, spec in job.module.params.items():
             values[name] = render_param(spec, job.params.get(name))
         given = {*job.inputs, *job.outputs}
         left_out = {n for n in [*job.module.inputs, *job.module.outputs] if n not in given}
         left_out |= {n for n in job.module.params if job.params.get(n) is None}
-        if job.module.writes_config:
-            write_job_config(scratch, job, values)
         return module_argv(job.module, values, optional=left_out, python=sys.executable), produced
 
     def _ref_origin(self, ref: Ref) -> str:

@@ -16,20 +16,20 @@ from mlpipe.core.plan import PlannedJob
 CONFIG_NAME = "_default_config"
 
 
-def job_config(job: PlannedJob, values: Mapping[str, list[str]]) -> dict:
-    """The config as data: `values` holds each input's and output's paths (or literal values)."""
-    inputs = {name: list(values[name]) if binding.is_list else values[name][0] for name, binding in job.inputs.items()}
+def job_config(job: PlannedJob, inputs: Mapping[str, list[str]], outputs: Mapping[str, str]) -> dict:
+    """The config as data: each input's paths (or literal values, `datafile: false`), each output's path."""
     return {
         "module": job.module.module_id,
-        "input": inputs,
-        "output": {name: values[name][0] for name in job.outputs},
+        "input": {name: list(inputs[name]) if b.is_list else inputs[name][0] for name, b in job.inputs.items()},
+        "output": dict(outputs),
         "parameters": dict(job.params),
     }
 
 
-def write_job_config(workdir: Path, job: PlannedJob, values: Mapping[str, list[str]]) -> Path:
+def write_job_config(workdir: Path, job: PlannedJob, inputs: Mapping[str, list[str]],
+                     outputs: Mapping[str, str]) -> Path:
     import yaml
 
     path = workdir / CONFIG_NAME
-    path.write_text(yaml.safe_dump(job_config(job, values), default_flow_style=False, sort_keys=True))
+    path.write_text(yaml.safe_dump(job_config(job, inputs, outputs), default_flow_style=False, sort_keys=True))
     return path
