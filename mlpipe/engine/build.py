@@ -182,7 +182,9 @@ class Builder:
         except Unresolved as exc:  # the producer's changed inputs are its reasons; ours is the producer
             reasons = [r if r.startswith("upstream ") else f"upstream {producer} stale" for r in exc.reasons]
             raise Unresolved(list(dict.fromkeys(reasons))) from None
-        md5 = self.cache.content_md5(upstream.outputs[output]) if output in upstream.outputs else None
+        if output not in upstream.outputs:  # an optional output it succeeded without writing
+            raise Unresolved([f"upstream {producer} did not write its output {output}"])
+        md5 = self.cache.content_md5(upstream.outputs[output])
         if md5 is None:
             raise Unresolved([f"upstream {producer} stale"])
         return md5
