@@ -221,3 +221,25 @@ def test_default_config_is_yaml_with_file_paths(env, ml, orig):
     assert config["module"] == "orig/module/keep" and config["parameters"] == {}
     assert [Path(p).read_text() for p in config["input"]["src"]] == ["alpha\n"]
     assert config["output"]["config"].endswith("/outputs/config")
+
+
+def test_reading_an_optional_output_that_was_not_written_fails_saying_so(env, ml, orig):
+    write_tree(orig, {"module/maybe.yaml": """
+        output: {out: {type: text, optional: true}}
+        cmd: "true"
+        """, "module/cat.yaml": """
+        input: {src: {type: text}}
+        output: {out: {type: text}}
+        cmd: cat src > out
+        """, "pipe/maybe.yaml": """
+        jobs:
+          maybe: {module: orig/module/maybe, output: {out: perhaps}}
+          reader: {module: orig/module/cat, input: {src: perhaps}, output: {out: read}}
+        """})
+    for first in (True, False):
+        result = ml("runpipe", "orig/pipe/maybe.yaml", "--json")
+        assert result.code == 1
+        jobs = by_name(json.loads(result.out))
+        assert jobs["maybe"]["result"] == ("ran" if first else "cached")  # it succeeded writing nothing
+        assert jobs["reader"]["result"] == "failed"
+        assert "upstream maybe did not write its output out" in jobs["reader"]["error"]

@@ -19,5 +19,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"{run.pipe}: stopped its run (pid {run.pid})")
     for record in jobs:
         print(f"job {record.job_id[:12]} ({record.pipe}, job '{record.job}'): {record.status}")
-    print(f"{len(runs)} pipe runs and {len(jobs)} more jobs canceled" if runs or jobs else "no job is running")
+    print(f"stopped {len(runs)} pipe run(s); {len(jobs)} job(s) canceled" if runs or jobs else "no job is running")
     return 0
