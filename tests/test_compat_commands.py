@@ -166,6 +166,7 @@ def test_canceljob_stops_a_sleeping_job_for_real(env, toy):
     assert not any((env.home / "cache" / "tmp").iterdir())
     listing = {j["job"]: j["status"] for j in json.loads(ml_process("listjob", "--json").stdout)}
     assert listing == {"a": "succeeded", "b": "canceled"}
+    assert [j["job"] for j in json.loads(ml_process("listjob", "--status", "canceled", "--json").stdout)] == ["b"]
     again = ml_process("canceljob", b["job_id"])
     assert again.returncode == 2 and "is not running (status: canceled)" in again.stderr
 

@@ -42,8 +42,10 @@ def cancel_job(settings: Settings, job_id: str) -> records.JobRecord:
     if record is None:
         raise UsageError(f"job {job_id}: cannot read its record")
     status = records.effective_status(record)
-    if status != records.RUNNING or record.pid is None:
+    if status != records.RUNNING:
         raise UsageError(f"job {job_id[:12]} ({record.pipe}, job '{record.job}') is not running (status: {status})")
+    if record.pid is None:
+        raise UsageError(f"job {job_id[:12]} is starting and has no process yet: try again in a moment")
     if record.host != records.HOST:
         raise UsageError(f"job {job_id[:12]} runs on host {record.host}: cancel it there")
     if not _is_job_process(record.pid, job_id):
