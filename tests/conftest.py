@@ -170,3 +170,13 @@ def toy(env: Env) -> Path:
         "data/seed.txt": "seed\n",
         "pipe/chain.yaml": TOY_CHAIN,
     })
+
+
+def wait_for(condition, timeout: float = 30.0) -> None:
+    """Poll `condition` until it holds (a background `ml` reached some state)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

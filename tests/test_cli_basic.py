@@ -209,6 +209,7 @@ def test_listmodule_json_shape(env: Env, ml, toy: Path) -> None:
             "fail": {"type": "bool", "default": False},
             "constant": {"type": "bool", "default": False},
         },
+        "shell": False,
     }]
 
 

@@ -311,15 +311,14 @@ def tiny_home(tmp_path: Path):
 
 FILLER = {
     "module/fill.py": """
-        import sys
+        import os, sys
         open(sys.argv[1], "w").write("result\\n")
-        with open("filler", "wb") as filler:  # the job leaves the disk full: ml's bookkeeping meets it
-            try:
-                while True:
-                    filler.write(b"x" * 65536)
-                    filler.flush()
-            except OSError:
+        fd = os.open("filler", os.O_WRONLY | os.O_CREAT)  # the job leaves the disk full: ml's bookkeeping meets it
+        try:
+            while os.write(fd, b"x" * 4096):
                 pass
+        except OSError:
+            pass
         """,
     "module/fill.yaml": "output: {out: {type: file}}\ncmd: python -m toy.module.fill out\n",
     "pipe/fill.yaml": "jobs:\n  fill: {module: toy/module/fill, output: {out: o}}\n",

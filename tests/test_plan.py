@@ -159,11 +159,9 @@ OK_A = step("a", "file://demo/data/x", "a_out")
         # unknown module
         ("  a: {module: demo/module/nope, input: {src: s3://my-bucket/x}, output: {out: a_out}}\n",
          "a", "module", "unknown module 'demo/module/nope'"),
-        # missing required input / output
+        # missing required input
         ("  a: {module: demo/module/step, output: {out: a_out}, parameters: {rate: 1}}\n",
          "a", "input.src", "required input 'src' of 'demo/module/step' is not given"),
-        ("  a: {module: demo/module/step, input: {src: s3://my-bucket/x}, parameters: {rate: 1}}\n",
-         "a", "output.out", "required output 'out' of 'demo/module/step' is not given"),
         # unknown names: input, output, parameter, data name
         ("  a: {module: demo/module/step, input: {src: s3://my-bucket/x, srcs: s3://my-bucket/y}, output: {out: a_out},"
          " parameters: {rate: 1}}\n", "a", "input.srcs",

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ml_process, write_tree
+from conftest import TOY_STEP_YAML, ml_process, write_tree
 
 CHAIN = "toy/pipe/chain.yaml"
 
@@ -177,13 +177,20 @@ def test_job_without_its_output_fails(env, ml, toy):
     assert "did not write output(s): result" in result.err
 
 
-def test_shell_metacharacters_in_values_run_nothing(env, ml, toy, tmp_path):
+@pytest.mark.parametrize("form", ["argv", "shell"])
+def test_shell_metacharacters_in_values_run_nothing(env, ml, toy, tmp_path, form):
+    if form == "shell":  # the same module as a shell template (docs/compat.md): values stay data
+        write_tree(toy, {"module/step.yaml": TOY_STEP_YAML.replace("cmd: ", "cmd: true && ")})
+        assert json.loads(ml("listmodule", "toy", "--json").out)[0]["shell"] is True
     marker = tmp_path / "pwned"
-    for value in (f"; touch {marker}", f"$(touch {marker})", f"`touch {marker}`", f"| touch {marker}"):
+    for value in (f"; touch {marker}", f"$(touch {marker})", f"`touch {marker}`", f"| touch {marker}",
+                  f"' ; touch {marker} '", f'" && touch {marker} "'):
         report = run_json(ml, CHAIN, "--set", f"a.tag={value}")
         assert results(report)["a"] == "ran"
         output = Path(report["jobs"][0]["outputs"]["output"]).read_text()
         assert value in output  # passed through as one literal argument
+        argv = json.loads((env.home / "jobs" / report["jobs"][0]["job_id"] / "job.json").read_text())["argv"]
+        assert (argv[:2] == ["/bin/sh", "-c"]) == (form == "shell")
     assert not marker.exists()
 
 
@@ -191,7 +198,7 @@ def test_shell_metacharacters_in_values_run_nothing(env, ml, toy, tmp_path):
     ("jobs: {a: {module: toy/module/step, output: {output: o}, parameters: {sleep: fast}}}",
      "parameters.sleep: expected float"),
     ("jobs: {a: {module: toy/module/nope, output: {output: o}}}", "unknown module 'toy/module/nope'"),
-    ("jobs: {a: {module: toy/module/step}}", "required output 'output'"),
+    ("jobs: {a: {module: toy/module/step, output: {result: o}}}", "has no output 'result'"),
     ("jobs: {a: {module: toy/module/step, output: {output: o}, input: {inputs: missing_name}}}",
      "unknown data name 'missing_name'"),
     ("jobs: {a: {module: toy/module/step, output: {output: o}, input: {inputs: 'file://toy/../../etc/passwd'}}}",
@@ -223,7 +230,7 @@ def test_invalid_pipe_reports_every_problem_at_once(env, ml, toy):
         """})
     err = ml("runpipe", "toy/pipe/bad.yaml").err
     assert "job 'a': parameters.nme: module 'toy/module/step' has no parameter 'nme' (did you mean 'name'?)" in err
-    assert "job 'b': output.outptu" in err and "required output 'output'" in err
+    assert "job 'b': output.outptu" in err and "has no output 'outptu' (did you mean 'output'?)" in err
 
 
 def test_an_unknown_key_hides_no_other_problem(env, ml, toy):

@@ -30,6 +30,17 @@ COMMANDS = {
     "cron": ("cron", "print a crontab line for a pipe"),
     "gc": ("gc", "remove cache entries no pipe reaches"),
     "verify": ("verify", "re-hash cache entries against their sidecars; --repair removes damaged ones"),
+    # the original product's commands (docs/compat.md)
+    "addapp": ("addapp", "link an app into the home (the original's name for mount)"),
+    "viewjob": ("viewjob", "show a job's record, outputs and log files"),
+    "viewmodule": ("viewmodule", "show a module's YAML and interface"),
+    "canceljob": ("canceljob", "stop a running job (status canceled)"),
+    "cancelpipe": ("cancelpipe", "stop the running runpipe of a pipe and its jobs"),
+    "cleanjob": ("cleanjob", "cancel every running job of this home"),
+    "deletepipe": ("deletepipe", "forget a pipe's doit DB and job records"),
+    "getmd5": ("getmd5", "print the fingerprint of a file or folder, or a string's md5"),
+    "startpipe": ("startpipe", "validate and plan a pipe without running it (runpipe --dry-run)"),
+    "runall": ("runall", "run every pipe on the apps path"),
 }
 
 

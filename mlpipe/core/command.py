@@ -1,7 +1,9 @@
-"""Build a job's argument list from its module's `cmd` (pure; the result never meets a shell).
+"""Build a job's argument list from its module's `cmd` (pure).
 
 A token equal to a declared input, output or parameter name becomes its value (a list value
-becomes several arguments); `{name}` inside a longer token is replaced in place. A bool
+becomes several arguments); `{name}` (or the original's `%(name)s`) inside a longer token is
+replaced in place. A shell template (`ModuleSpec.shell`) becomes `/bin/sh -c SCRIPT`, every
+value quoted (see `shell.py`); any other command never meets a shell. A bool
 parameter with `flag:` becomes the flag when true and disappears when false. A left-out
 optional input or output disappears together with the `--option` just before it.
 
@@ -16,9 +18,10 @@ import re
 from collections.abc import Mapping, Set
 from typing import Any
 
-from mlpipe.core.spec import ParamSpec
+from mlpipe.core.shell import SHELL, render_shell
+from mlpipe.core.spec import ModuleSpec, ParamSpec
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.\-]*)\}|%\(([A-Za-z_][A-Za-z0-9_.\-]*)\)s")
 # Linux limits (execve): one argument at most MAX_ARG_STRLEN = 32 pages = 128 KiB with its closing
 # NUL; all arguments and the environment together about 2 MB (ARG_MAX, a quarter of the stack
 # limit). Parameters may use the 2 MB less 256 KiB left for paths, the rest of `cmd` and the environment.
@@ -56,6 +59,15 @@ def arguments_size(args: list[str]) -> int:
     return sum(len(arg.encode("utf-8", "surrogateescape")) + 1 + 8 for arg in args)
 
 
+def module_argv(
+    module: ModuleSpec, values: Mapping[str, list[str]], *, optional: Set[str], python: str
+) -> list[str]:
+    """The job's argv: `/bin/sh -c` for a shell template, else the argument-list form."""
+    if module.shell:
+        return [SHELL, "-c", render_shell(module.template, values, optional=optional, python=python)]
+    return build_argv(module.cmd, values, optional=optional, python=python)
+
+
 def build_argv(
     cmd: tuple[str, ...], values: Mapping[str, list[str]], *, optional: Set[str], python: str
 ) -> list[str]:
@@ -79,7 +91,7 @@ def build_argv(
 
 
 def _fill(match: re.Match[str], values: Mapping[str, list[str]], optional: Set[str]) -> str:
-    name = match.group(1)
+    name = match.group(1) or match.group(2)
     if name in values:
         return " ".join(values[name])
     return "" if name in optional else match.group(0)

@@ -11,12 +11,13 @@ A data name links the job that outputs it to every job that inputs it:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from difflib import get_close_matches
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from mlpipe.core.command import MAX_ARG_BYTES, MAX_PARAM_BYTES, argument_problem, arguments_size, render_param
+from mlpipe.core.compat import job_module, wired_outputs
 from mlpipe.core.errors import Problem, SpecError, UriError
 from mlpipe.core.spec import INPUT, OUTPUT, PARAMETERS, Binding, JobSpec, ModuleSpec, PipeSpec, convert_param
 from mlpipe.core.uri import Uri, is_uri, parse_uri
@@ -27,7 +28,7 @@ class PlannedJob:
     """A job ready to hash and run: module resolved, parameters typed with defaults filled in."""
 
     name: str
-    module: ModuleSpec
+    module: ModuleSpec  # as this job sees it (`compat.job_module`)
     inputs: dict[str, Binding]
     outputs: dict[str, str]
     params: dict[str, Any]
@@ -84,10 +85,11 @@ def check_plan(
     """`make_plan` without raising: the plan of the jobs that passed, and every problem (after
     `known_problems`, those found earlier), so that a caller can add checks of its own first."""
     problems: list[Problem] = list(known_problems or [])
-    file = pipe.file
     producers: dict[str, tuple[str, str]] = {}
     uris: dict[str, Uri] = {}
-    for job in pipe.jobs.values():
+    jobs = [_as_job_sees_it(job, modules.get(job.module_id)) for job in pipe.jobs.values()]
+    for job, _module in jobs:
+        file = pipe.file_of(job.name)
         for out, value in job.outputs.items():
             if is_uri(value):
                 _parse(value, file, job.name, f"{OUTPUT}.{out}", problems, uris, export=True)
@@ -102,20 +104,27 @@ def check_plan(
         if name not in pipe.jobs:
             problems.append(Problem("--set", f"unknown job '{name}'{_hint(name, pipe.jobs)}"))
     planned: dict[str, PlannedJob] = {}
-    for job in pipe.jobs.values():
+    for job, module in jobs:
+        file = pipe.file_of(job.name)
         if not job.module_id:
             continue  # a bad module id, reported by the parser
         if job.module_id not in modules:
             problems.append(Problem(file, f"unknown module '{job.module_id}'", job.name, "module"))
             continue
-        module = modules[job.module_id]
         if module is None:
             continue
         found = _check_job(job, module, overrides.get(job.name, {}), producers, uris, file, problems)
         if found is not None:
             planned[job.name] = found
-    order = _order(planned, file, problems)
+    order = _order(planned, pipe.file, problems)
     return Plan(pipe, {name: planned[name] for name in order}, producers, uris), problems
+
+
+def _as_job_sees_it(job: JobSpec, module: ModuleSpec | None) -> tuple[JobSpec, ModuleSpec | None]:
+    """The job with its implicit outputs wired, and its module's ports as the job names them."""
+    if module is None:
+        return job, None
+    return replace(job, outputs=wired_outputs(job, module)), job_module(module, job)
 
 
 def _check_job(

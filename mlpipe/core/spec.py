@@ -14,16 +14,19 @@ from functools import cache
 from typing import Any
 
 from mlpipe.core.errors import Problem, SpecError
+from mlpipe.core.shell import lex, uses_shell_syntax
 from mlpipe.core.uri import is_uri
 
 # YAML keys
 INPUT, OUTPUT, PARAMETERS, CMD, SOURCE, VERSION = "input", "output", "parameters", "cmd", "source", "version"
-JOBS, MODULE = "jobs", "module"
-ALWAYS = "always"
-MODULE_KEYS = {INPUT, OUTPUT, PARAMETERS, CMD, SOURCE, VERSION, ALWAYS, "description"}
+JOBS, MODULE, INCLUDES, ALWAYS = "jobs", "module", "includes", "always"
+# keys of the original product's modules (see docs/compat.md)
+SHELL, INPUTS_FROM_JOB, OUTPUTS_FROM_JOB = "shell", "input_from_job_config", "output_from_job_config"
+MODULE_KEYS = {INPUT, OUTPUT, PARAMETERS, CMD, SOURCE, VERSION, ALWAYS, SHELL, INPUTS_FROM_JOB, OUTPUTS_FROM_JOB,
+               "description"}
 PORT_KEYS = {"type", "optional", "datafile", "description", "help"}
 PARAM_KEYS = {"type", "default", "flag", "optional", "description", "help", "choices"}
-PIPE_KEYS = {VERSION, JOBS, "description"}
+PIPE_KEYS = {VERSION, JOBS, INCLUDES, "description"}
 JOB_KEYS = {MODULE, INPUT, OUTPUT, PARAMETERS, ALWAYS, "description"}
 PIN_KEYS = {"uri", "md5", "sha256"}
 
@@ -62,7 +65,11 @@ class ParamSpec:
 
 @dataclass(frozen=True)
 class ModuleSpec:
-    """A module: its interface and command line (tokens already split with shlex)."""
+    """A module: its interface and command line (tokens already split with shlex).
+
+    `shell`: `template` runs as `/bin/sh -c` with every value quoted (`shell:` in the YAML, or
+    shell syntax in `cmd`). `inputs_from_job`/`outputs_from_job`: each job names the ports.
+    """
 
     module_id: str
     file: str
@@ -73,6 +80,15 @@ class ModuleSpec:
     source: tuple[str, ...] = ()
     version: str | None = None
     always: bool = False  # run on every `ml runpipe` (notifications, uploads of fresh data)
+    template: str = ""
+    shell: bool = False
+    inputs_from_job: bool = False
+    outputs_from_job: bool = False
+
+    @property
+    def writes_config(self) -> bool:
+        """The job's `_default_config` is written for modules that read it (see docs/compat.md)."""
+        return self.inputs_from_job or self.outputs_from_job or "_default_config" in self.template
 
     @property
     def app(self) -> str:
@@ -116,10 +132,18 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class PipeSpec:
+    """A pipe; `includes` are pipe ids whose jobs it adds; `job_files` says, for a job that came
+    from an included file, which file (the others are in `file`)."""
+
     pipe_id: str
     file: str
     jobs: dict[str, JobSpec]
     version: str = "1.0"
+    includes: tuple[str, ...] = ()
+    job_files: dict[str, str] = field(default_factory=dict)
+
+    def file_of(self, job: str) -> str:
+        return self.job_files.get(job, self.file)
 
 
 @cache
@@ -224,13 +248,25 @@ def module_from_data(data: Any, file: str, module_id: str) -> ModuleSpec:
         problems.append(Problem(file, f"'{name}' is declared more than once (input, output, parameter)", None, name))
     cmd: tuple[str, ...] = ()
     raw_cmd = data.get(CMD)
+    shell = data.get(SHELL)
+    if shell is not None and not isinstance(shell, bool):
+        problems.append(Problem(file, f"expected true or false, got {shell!r}", None, SHELL))
+        shell = None
     if not isinstance(raw_cmd, str) or not raw_cmd.strip():
         problems.append(Problem(file, "missing command line (a string)", None, CMD))
+        raw_cmd = ""
     else:
+        raw_cmd = raw_cmd.strip()
+        if shell is None:
+            shell = uses_shell_syntax(raw_cmd)
         try:
-            cmd = tuple(shlex.split(raw_cmd))
+            if shell:
+                lex(raw_cmd)
+            else:
+                cmd = tuple(shlex.split(raw_cmd))
         except ValueError as exc:
             problems.append(Problem(file, f"cannot split command line: {exc}", None, CMD))
+    from_job = {key: _bool(data.get(key), file, key, problems, False) for key in (INPUTS_FROM_JOB, OUTPUTS_FROM_JOB)}
     source = data.get(SOURCE) or []
     if isinstance(source, str):
         source = [source]
@@ -246,7 +282,8 @@ def module_from_data(data: Any, file: str, module_id: str) -> ModuleSpec:
         raise SpecError(problems)
     return ModuleSpec(
         module_id, file, ports[INPUT], ports[OUTPUT], params, cmd, tuple(source),
-        None if version is None else str(version), always,
+        None if version is None else str(version), always=always, template=raw_cmd, shell=bool(shell),
+        inputs_from_job=from_job[INPUTS_FROM_JOB], outputs_from_job=from_job[OUTPUTS_FROM_JOB],
     )
 
 
@@ -347,7 +384,13 @@ def pipe_from_data(data: Any, file: str, pipe_id: str, found: list[Problem] | No
     data = _mapping(data, file, None, "pipe", problems)
     problems += _unknown_keys(data, PIPE_KEYS, file, None, "pipe")
     raw_jobs = _mapping(data.get(JOBS), file, None, JOBS, problems)
-    if not raw_jobs and not problems:
+    includes = data.get(INCLUDES) or []
+    if isinstance(includes, str):
+        includes = [includes]
+    if not isinstance(includes, list) or not all(isinstance(i, str) and i for i in includes):
+        problems.append(Problem(file, "expected a list of pipe ids (APP/pipe/NAME.yaml)", None, INCLUDES))
+        includes = []
+    if not raw_jobs and not includes and not problems:
         problems.append(Problem(file, "the pipe has no jobs", None, JOBS))
     jobs = {}
     for name, body in raw_jobs.items():
@@ -357,7 +400,7 @@ def pipe_from_data(data: Any, file: str, pipe_id: str, found: list[Problem] | No
         jobs[name] = _parse_job(name, body, file, problems)
     if problems and found is None:
         raise SpecError(problems)
-    return PipeSpec(pipe_id, file, jobs, str(data.get(VERSION, "1.0")))
+    return PipeSpec(pipe_id, file, jobs, str(data.get(VERSION, "1.0")), tuple(includes))
 
 
 def _parse_job(name: str, body: Any, file: str, problems: list[Problem]) -> JobSpec:

@@ -19,21 +19,23 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from mlpipe.core.command import build_argv, render_param
+from mlpipe.core.command import module_argv, render_param
 from mlpipe.core.errors import FetchError, JobFailed, MlpipeError, Problem, RunError, SpecError, TreeError, UserError
 from mlpipe.core.hashing import compute_hashes, fingerprint, md5_manifest, md5_text, module_key
 from mlpipe.core.plan import Plan, PlannedJob
 from mlpipe.core.spec import ModuleSpec, Ref
 from mlpipe.core.uri import Uri, redact
+from mlpipe.engine.job_config import write_job_config
 from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import Settings
 from mlpipe.sources import Fetched, SourceContext, Sources
 from mlpipe.store import records
 from mlpipe.store.cache import DAMAGED, MISSING, CacheEntry, LocalCache, ScratchPool
+from mlpipe.store.cancel import mark_if_canceled
 from mlpipe.store.digests import DigestCache
 from mlpipe.store.links import inline_links
 from mlpipe.store.lock import hold_lock, lock_path
@@ -185,6 +187,8 @@ class Builder:
         except Unresolved as exc:  # the producer's changed inputs are its reasons; ours is the producer
             reasons = [r if r.startswith("upstream ") else f"upstream {producer} stale" for r in exc.reasons]
             raise Unresolved(list(dict.fromkeys(reasons))) from None
+        if output not in upstream.outputs:  # an optional output it succeeded without writing
+            raise Unresolved([f"upstream {producer} did not write its output {output}"])
         md5 = self.cache.content_md5(upstream.outputs[output])
         if md5 is None:
             raise Unresolved([f"upstream {producer} stale"])
@@ -217,9 +221,20 @@ class Builder:
         source = self.source_md5(job.module)
         key = module_key(job.module.module_id, source, job.module.version)
         job_hash, outputs = compute_hashes(key, fingerprints, job.params, job.outputs)
+        outputs = self._expected_outputs(job, job_hash, outputs)
         identity = Identity(job_hash, source, fingerprints, dict(job.params), outputs)
         self._identities[name] = identity
         return identity
+
+    def _expected_outputs(self, job: PlannedJob, job_hash: str, outputs: dict[str, str]) -> dict[str, str]:
+        """Leave out optional outputs (implicit ones included) this very job succeeded without writing."""
+        missing = [out for out, h in outputs.items() if job.module.outputs[out].optional and not self.cache.exists(h)]
+        if not missing:
+            return outputs
+        written = records.written_outputs(self.settings.jobs_dir, job_hash)
+        if written is None:
+            return outputs
+        return {out: h for out, h in outputs.items() if out not in missing or out in written}
 
     def check_local_inputs(self, found: list[Problem] | None = None) -> None:
         """Fail before anything runs (exit 2) when a file:// or local:// input is missing, with
@@ -313,7 +328,7 @@ class Builder:
                 result = PULLED
             else:
                 self.on_event(name, "start")
-                self._execute(job, identity, started, lock_fd)
+                identity = self._execute(job, identity, started, lock_fd)
                 result = RAN
         self._export(job, identity)
         self._finish(name, identity, result, time.time() - started)
@@ -341,9 +356,10 @@ class Builder:
         outputs = {out: self.cache.path_str(h) for out, h in identity.outputs.items()}
         self.results[name] = JobResult(name, identity.job_hash, result, round(duration, 3), outputs)
 
-    def _execute(self, job: PlannedJob, identity: Identity, started: float, lock_fd: int) -> None:
-        """Run the job's command in a fresh scratch dir and publish its outputs. Its record is
-        written twice: when the process starts (with its pid) and when the job ends."""
+    def _execute(self, job: PlannedJob, identity: Identity, started: float, lock_fd: int) -> Identity:
+        """Run the job's command in a fresh scratch dir and publish its outputs; the identity
+        returned lists the outputs it wrote. Its record is written twice: when the process
+        starts (with its pid) and when the job ends."""
         scratch = self.scratch.take(f"job-{identity.job_hash}-")
         record = records.JobRecord(
             identity.job_hash, self.plan.pipe_id, job.name, job.module.module_id, dict(job.params),
@@ -367,8 +383,10 @@ class Builder:
                                    else f"exited 0 but did not write output(s): {', '.join(missing)}")
                                 + f" (log: {stderr_log})")
             entries = [self._publish(job, identity, scratch, out, path)
-                       for out, path in produced.items() if os.path.lexists(path)]
-            if not identity.outputs:
+                       for out, path in produced.items() if os.path.lexists(path) and out in identity.outputs]
+            published = {entry.data_hash for entry in entries}  # an optional output may be unwritten
+            record.outputs = {out: h for out, h in identity.outputs.items() if h in published}
+            if not record.outputs:  # nothing in the cache says it succeeded: a stamp does
                 self.cache.stamp(identity.job_hash)
             record.status = records.SUCCEEDED
             records.write_record(self.settings.jobs_dir, record)
@@ -377,12 +395,17 @@ class Builder:
             record.error = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
             if isinstance(exc, JobFailed):
                 exc.stderr_tail = record.stderr_tail  # type: ignore[attr-defined]
+            mark_if_canceled(self.settings.jobs_dir, record)
             _write_final(self.settings.jobs_dir, record)
             raise
         finally:
             self.scratch.give_back(scratch)  # removed unless left exactly as it was given
         if self.mirror is not None:
             self.mirror.push(entries, record)
+        if record.outputs != identity.outputs:
+            identity = replace(identity, outputs=dict(record.outputs))
+            self._identities[job.name] = identity
+        return identity
 
     def _spawn(self, job: PlannedJob, identity: Identity, scratch: Path, argv: list[str],
                record: records.JobRecord, lock_fd: int) -> int:
@@ -411,13 +434,15 @@ class Builder:
         out_dir = scratch / "outputs"
         out_dir.mkdir(exist_ok=True)  # ScratchPool.take makes it
         produced = {name: out_dir / name for name in job.outputs}
+        if job.module.writes_config:  # before outputs join `values`: an input and an output may share a name
+            write_job_config(scratch, job, values, {name: str(path) for name, path in produced.items()})
         values.update({name: [str(path)] for name, path in produced.items()})
         for name, spec in job.module.params.items():
             values[name] = render_param(spec, job.params.get(name))
         given = {*job.inputs, *job.outputs}
         left_out = {n for n in [*job.module.inputs, *job.module.outputs] if n not in given}
         left_out |= {n for n in job.module.params if job.params.get(n) is None}
-        return build_argv(job.module.cmd, values, optional=left_out, python=sys.executable), produced
+        return module_argv(job.module, values, optional=left_out, python=sys.executable), produced
 
     def _ref_origin(self, ref: Ref) -> str:
         if ref.is_uri:  # records are listed, shown and pushed to the mirror: no `user:password@`
@@ -447,7 +472,7 @@ class Builder:
         from mlpipe.core.uri import parse_uri
 
         for output, target in job.exports().items():
-            entry = self.cache.get(identity.outputs[output])
+            entry = self.cache.get(identity.outputs[output]) if output in identity.outputs else None
             if entry is not None:
                 self.sources.export(parse_uri(target), entry.path, entry.md5)
 

@@ -45,6 +45,19 @@ class AppIndex:
         app, kind, name = _split_id(module_id, "module")
         return self.app_dir(app) / kind / f"{name}.yaml"
 
+    def pipe_file(self, ref: str) -> tuple[str, Path]:
+        """A pipe id (`APP/pipe/NAME.yaml`, the suffix optional) -> (pipe id, path)."""
+        app, _kind, name = _split_id(ref, "pipe")
+        pipe_dir = self.app_dir(app) / "pipe"
+        for file_name in (name, f"{name}.yaml", f"{name}.yml"):
+            if (pipe_dir / file_name).is_file():
+                return f"{app}/pipe/{file_name}", pipe_dir / file_name
+        known = [p.name for p in pipe_dir.glob("*.y*ml")]
+        hint = get_close_matches(name, known, 1)
+        extra = (f"did you mean '{app}/pipe/{hint[0]}'?" if hint
+                 else f"pipes in {app}: {', '.join(sorted(known)) or 'none'}")
+        raise UsageError(f"unknown pipe '{ref}' ({extra})")
+
     def module_ids(self, app: str | None = None) -> list[str]:
         return sorted(
             f"{name}/module/{p.stem}"
@@ -79,12 +92,5 @@ def resolve_pipe(settings: Settings, ref: str) -> tuple[str, Path, AppIndex]:
         apps = AppIndex.discover(settings, extra=app_dir)
         return f"{app_dir.name}/pipe/{path.name}", path, apps
     apps = AppIndex.discover(settings)
-    app, _kind, name = _split_id(ref, "pipe")
-    pipe_dir = apps.app_dir(app) / "pipe"
-    for file_name in (name, f"{name}.yaml", f"{name}.yml"):
-        if (pipe_dir / file_name).is_file():
-            return f"{app}/pipe/{file_name}", pipe_dir / file_name, apps
-    known = [p.name for p in pipe_dir.glob("*.y*ml")]
-    hint = get_close_matches(name, known, 1)
-    extra = f"did you mean '{app}/pipe/{hint[0]}'?" if hint else f"pipes in {app}: {', '.join(sorted(known)) or 'none'}"
-    raise UsageError(f"unknown pipe '{ref}' ({extra})")
+    pipe_id, path = apps.pipe_file(ref)
+    return pipe_id, path, apps

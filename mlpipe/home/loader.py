@@ -7,6 +7,7 @@ import marshal
 import os
 import zlib
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,54 @@ def load_pipe_spec(path: Path, pipe_id: str, memo: YamlMemo | None = None,
     return pipe_from_data(_load_data(path, memo), str(path), pipe_id, found)
 
 
+def load_pipe_with_includes(apps: AppIndex, path: Path, pipe_id: str, memo: YamlMemo | None = None,
+                            found: list[Problem] | None = None) -> PipeSpec:
+    """The pipe with the jobs of every file it `includes` (recursively; each file once).
+
+    A job name defined in two files, an include cycle or an unknown include is a problem naming
+    the files: added to `found` when given (as every other problem), else a SpecError.
+    """
+    root = load_pipe_spec(path, pipe_id, memo, found)
+    if not root.includes:
+        return root
+    jobs, job_files = dict(root.jobs), {}
+    problems: list[Problem] = found if found is not None else []
+    seen = {path.resolve()}
+
+    def visit(pipe: PipeSpec, chain: tuple[Path, ...]) -> None:
+        for ref in pipe.includes:
+            try:
+                included_id, included_path = apps.pipe_file(ref)
+            except UsageError as exc:
+                problems.append(Problem(pipe.file, str(exc), None, spec.INCLUDES))
+                continue
+            resolved = included_path.resolve()
+            if resolved in chain:
+                cycle = " -> ".join(str(p) for p in (*chain[chain.index(resolved):], resolved))
+                problems.append(Problem(pipe.file, f"include cycle: {cycle}", None, spec.INCLUDES))
+                continue
+            if resolved in seen:  # included along another path already
+                continue
+            seen.add(resolved)
+            try:
+                included = load_pipe_spec(included_path, included_id, memo)
+            except SpecError as exc:
+                problems.extend(exc.problems)
+                continue
+            for name, job in included.jobs.items():
+                if name in jobs:
+                    first = job_files.get(name, root.file)
+                    problems.append(Problem(included.file, f"job '{name}' is already defined in {first}", name, "jobs"))
+                    continue
+                jobs[name], job_files[name] = job, included.file
+            visit(included, (*chain, resolved))
+
+    visit(root, (path.resolve(),))
+    if problems and found is None:
+        raise SpecError(problems)
+    return replace(root, jobs=jobs, job_files=job_files)
+
+
 def load_plan(
     settings: Settings, pipe_ref: str, overrides: Mapping[str, Mapping[str, str]] | None = None,
     found: list[Problem] | None = None,
@@ -100,7 +149,7 @@ def load_plan(
     pipe_id, path, apps = resolve_pipe(settings, pipe_ref)
     memo = YamlMemo(settings.state_dir / "yaml")
     problems: list[Problem] = []
-    pipe = load_pipe_spec(path, pipe_id, memo, problems)
+    pipe = load_pipe_with_includes(apps, path, pipe_id, memo, problems)
     modules: dict[str, ModuleSpec | None] = {}
     for job in pipe.jobs.values():
         if job.module_id in modules or not job.module_id:

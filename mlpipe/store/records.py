@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 from mlpipe.core.errors import UsageError
 from mlpipe.store.cache import write_json_atomic
 
-RUNNING, SUCCEEDED, FAILED = "running", "succeeded", "failed"
+RUNNING, SUCCEEDED, FAILED, CANCELED = "running", "succeeded", "failed", "canceled"
 HOST = socket.gethostname()
 INDEX_NAME, INDEX_LOCK_NAME = "index.jsonl", "index.lock"
 MIN_PREFIX = 6
@@ -247,10 +247,10 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return not _is_zombie(pid)
+    return not is_zombie(pid)
 
 
-def _is_zombie(pid: int) -> bool:
+def is_zombie(pid: int) -> bool:
     """True for a process that has exited but was not reaped (an orphan under an init that never
     reaps, as in some containers). Linux only; elsewhere False."""
     try:
@@ -265,3 +265,12 @@ def effective_status(record: JobRecord | JobSummary) -> str:
     if record.status == RUNNING and not is_alive(record):
         return FAILED
     return record.status
+
+
+def written_outputs(jobs_dir: Path, job_id: str) -> set[str] | None:
+    """The outputs the job wrote when it last succeeded (an optional one may be left unwritten);
+    None when it has not succeeded."""
+    record = read_record(jobs_dir, job_id)
+    if record is None or record.status != SUCCEEDED:
+        return None
+    return set(record.outputs)

@@ -8,11 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+from mlpipe.cli.commands import add_job_id, given_job_id
+
 POLL_S = 0.2
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("job_id", metavar="ID", help="a job id, or a unique prefix of 6+ characters")
+    add_job_id(parser)
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--stdout", action="store_true", help="only the job's standard output")
     which.add_argument("--stderr", action="store_true", help="only the job's standard error")
@@ -24,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from mlpipe.store.records import find_job_id, log_paths
 
     jobs_dir = home_settings().jobs_dir
-    job_id = find_job_id(jobs_dir, args.job_id)
+    job_id = find_job_id(jobs_dir, given_job_id(args))
     stdout_log, stderr_log = log_paths(jobs_dir, job_id)
     logs = [stdout_log] if args.stdout else [stderr_log] if args.stderr else [stdout_log, stderr_log]
     tail = _Tail(logs, headers=len(logs) > 1)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from mlpipe.store.records import JobSummary
 
 TABLE_LIMIT = 100  # a terminal shows no more anyway; --limit 0 shows every record
-STATUSES = ("running", "succeeded", "failed")  # records.RUNNING, SUCCEEDED, FAILED
+STATUSES = ("running", "succeeded", "failed", "canceled")  # records.RUNNING, SUCCEEDED, FAILED, CANCELED
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

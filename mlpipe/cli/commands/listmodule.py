@@ -1,4 +1,5 @@
-"""`ml listmodule [APP] [--json]`: modules and their inputs, outputs and parameters."""
+"""`ml listmodule [APP] [--json]`: modules, their inputs, outputs and parameters, and which run
+their `cmd` through `/bin/sh` (a shell template, see docs/compat.md)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
             "inputs": {n: p.type for n, p in module.inputs.items()},
             "outputs": {n: p.type for n, p in module.outputs.items()},
             "parameters": {n: {"type": p.type, "default": p.default} for n, p in module.params.items()},
+            "shell": module.shell,
         })
     if args.json:
         print_json(rows)
@@ -45,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
         return ", ".join(f"{n}={p['default']!r}" for n, p in row["parameters"].items())
 
     print_table(
-        ([r["module"], "invalid: " + r["error"], "", ""] if "error" in r
-         else [r["module"], names(r["inputs"]), names(r["outputs"]), params(r)] for r in rows),
-        ["module", "inputs", "outputs", "parameters"],
+        ([r["module"], "invalid: " + r["error"], "", "", ""] if "error" in r
+         else [r["module"], names(r["inputs"]), names(r["outputs"]), params(r), "sh" if r["shell"] else ""]
+         for r in rows),
+        ["module", "inputs", "outputs", "parameters", "shell"],
     )
     return 0

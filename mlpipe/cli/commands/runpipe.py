@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pipe", help="a pipe id (APP/pipe/NAME.yaml) or a path to a pipe YAML")
-    parser.add_argument("-n", "--dry-run", action="store_true", help="say what would run and why; change nothing")
+    parser.add_argument("-n", "--dry-run", "--dry_run", action="store_true",
+                        help="say what would run and why; change nothing")
     parser.add_argument("-j", "--jobs", type=int, help="run up to N jobs at once (default: setting JOBS)")
     parser.add_argument("--force", action="store_true", help="rerun every job even if its outputs are cached")
     parser.add_argument("--keep-going", action="store_true", help="after a failure, run every branch that can")
@@ -24,6 +25,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="override a parameter (repeatable)")
     parser.add_argument("--no-wait", action="store_true", help="exit 75 at once if this pipe is already running")
     add_json_flag(parser)
+
+
+def runpipe_args(argv: list[str]) -> argparse.Namespace:
+    """The arguments of `ml runpipe ARGV...` (for the commands that are runs of it: startpipe, runall)."""
+    parser = argparse.ArgumentParser(prog="ml runpipe")
+    configure(parser)
+    return parser.parse_args(argv)
 
 
 def parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:
@@ -94,6 +102,7 @@ def _run(builder: Builder, args: argparse.Namespace, jobs: int) -> int:
     from mlpipe.engine.doit_tasks import run_tasks
     from mlpipe.engine.execute import terminate_all
     from mlpipe.store.lock import hold_lock, lock_path
+    from mlpipe.store.runs import recording_run
 
     pipe_id = builder.plan.pipe_id
     path = lock_path(builder.settings.locks_dir, "pipe", pipe_id)
@@ -101,7 +110,8 @@ def _run(builder: Builder, args: argparse.Namespace, jobs: int) -> int:
     def say_waiting() -> None:
         print(f"waiting for another run of {pipe_id} to finish ...", file=sys.stderr)
 
-    with hold_lock(path, wait=not args.no_wait, busy_message=f"{pipe_id} is already running", on_wait=say_waiting):
+    with (hold_lock(path, wait=not args.no_wait, busy_message=f"{pipe_id} is already running", on_wait=say_waiting),
+          recording_run(builder.settings.locks_dir, pipe_id)):  # for `ml cancelpipe`
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             run_tasks(builder, jobs=jobs, keep_going=args.keep_going)

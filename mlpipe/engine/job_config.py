@@ -1,0 +1,35 @@
+"""`_default_config`: the job's configuration, written where the original product's scripts read it.
+
+    module: app/module/find_best
+    input: {scores: [/cache/data/ab/ab12..., /cache/data/cd/cd34...]}   # file paths, lists kept
+    output: {best: /cache/tmp/job-.../outputs/best}
+    parameters: {metric: loss}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from mlpipe.core.plan import PlannedJob
+
+CONFIG_NAME = "_default_config"
+
+
+def job_config(job: PlannedJob, inputs: Mapping[str, list[str]], outputs: Mapping[str, str]) -> dict:
+    """The config as data: each input's paths (or literal values, `datafile: false`), each output's path."""
+    return {
+        "module": job.module.module_id,
+        "input": {name: list(inputs[name]) if b.is_list else inputs[name][0] for name, b in job.inputs.items()},
+        "output": dict(outputs),
+        "parameters": dict(job.params),
+    }
+
+
+def write_job_config(workdir: Path, job: PlannedJob, inputs: Mapping[str, list[str]],
+                     outputs: Mapping[str, str]) -> Path:
+    import yaml
+
+    path = workdir / CONFIG_NAME
+    path.write_text(yaml.safe_dump(job_config(job, inputs, outputs), default_flow_style=False, sort_keys=True))
+    return path
