@@ -28,6 +28,8 @@ COMMANDS = {
     "sync": ("sync", "mirror the cache to or from S3"),
     "cron": ("cron", "print a crontab line for a pipe"),
     "gc": ("gc", "remove cache entries no pipe reaches"),
+    "graph": ("graph", "print a pipe's job graph (dot, mermaid, svg, json)"),
+    "ui": ("ui", "serve the local web UI: pipes, DAGs, jobs, logs, metrics"),
 }
 
 

@@ -27,11 +27,12 @@ class GraphNode:
     job_id: str | None = None
     state: str = "unknown"       # what the node is labelled with: one of STATES
     reasons: tuple[str, ...] = ()
+    last_job_id: str | None = None  # the newest record of this job in the pipe (its logs, history)
 
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "job": self.job, "module": self.module, "status": self.status,
                 "action": self.action, "sweep": self.sweep, "job_id": self.job_id, "state": self.state,
-                "reasons": list(self.reasons)}
+                "reasons": list(self.reasons), "last_job_id": self.last_job_id}
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def collapse_sweeps(graph: PipeGraph) -> PipeGraph:
         worst = node.state if first is None or STATES.index(node.state) < STATES.index(first.state) else first.state
         status = "stale" if node.status == "stale" or (first is not None and first.status == "stale") else node.status
         merged[key] = replace(first or node, id=key, job=key, job_id=None, state=worst, status=status,
-                              action=None, reasons=())
+                              action=None, reasons=(), last_job_id=None)
     nodes = tuple(replace(n, sweep={"job": n.id, "members": members[n.id]}) if n.id in members else n
                   for n in merged.values())
     edges: dict[tuple[str, str], GraphEdge] = {}

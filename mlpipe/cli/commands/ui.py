@@ -1,0 +1,21 @@
+"""`ml ui [--host 127.0.0.1] [--port 8250] [--open] [--token T]`: serve the local web UI."""
+
+from __future__ import annotations
+
+import argparse
+
+from mlpipe.cli.commands import home_settings
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, default=8250, help="port (default: 8250; 0: any free port)")
+    parser.add_argument("--open", action="store_true", help="open the URL in a browser")
+    parser.add_argument("--token", help="session token (default: a random one; '' disables it, loopback only)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mlpipe.ui.server import serve
+
+    serve(home_settings(), args.host, args.port, args.token, args.open)
+    return 0
