@@ -32,7 +32,7 @@ from mlpipe.ui.api import Api, HttpError
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-ASSETS = {"app.js": "text/javascript", "ui.css": "text/css", "index.html": "text/html"}
+ASSETS = {"app.js": "text/javascript", "ui.css": "text/css", "index.html": "text/html", "favicon.svg": "image/svg+xml"}
 TOKEN_HEADER = "X-MLPipe-Token"
 
 

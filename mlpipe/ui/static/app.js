@@ -95,7 +95,9 @@ async function pipePage(pipeId) {
 
   async function load() {
     const q = filters.collapse ? "?collapse=1" : "";
-    const [svgText, data] = await Promise.all([api(`pipes/${pipeId}/graph.svg${q}`), api(`pipes/${pipeId}/graph${q}`)]);
+    const [svgText, data, runs] = await Promise.all([api(`pipes/${pipeId}/graph.svg${q}`),
+      api(`pipes/${pipeId}/graph${q}`), api(`pipes/${pipeId}/runs`)]);
+    lastRuns = JSON.stringify(runs.jobs); // the records this drawing already reflects
     const doc = new DOMParser().parseFromString(svgText, "image/svg+xml");
     const svg = document.importNode(doc.documentElement, true);
     dag.replaceChildren(svg);
@@ -155,10 +157,10 @@ async function pipePage(pipeId) {
   async function poll() {
     try {
       const runs = JSON.stringify((await api(`pipes/${pipeId}/runs`)).jobs);
-      if (lastRuns !== null && runs !== lastRuns) {
+      if (runs !== lastRuns) { // a record changed: ask for the dry run again (only then: it costs more)
+        lastRuns = runs;
         update(await api(`pipes/${pipeId}/graph${filters.collapse ? "?collapse=1" : ""}`));
       }
-      lastRuns = runs;
     } catch (e) {
       live.textContent = "not updating: " + e.message;
     }
