@@ -179,3 +179,18 @@ def test_a_thousand_job_pipe_renders(page, ui_server, env) -> None:
     expect(page.locator("#dag .node[data-state=stale]")).to_have_count(1000)
     assert time.perf_counter() - started < 15  # bench/ui.py measures the 2 s target on a quiet machine
     assert page.locator("#pipe-jobs tbody tr").count() == 1000
+
+
+def test_the_static_export_opens_from_a_file(mixed, browser, ml, tmp_path: Path) -> None:
+    done = ml("ui", "--export", str(tmp_path / "site"))
+    assert done.code == 0 and done.out == ""
+    page = browser.new_page()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto((tmp_path / "site" / "index.html").as_uri() + f"#/pipe/{quote(MIXED, safe='')}")
+    page.wait_for_selector("#dag .node")
+    assert {k: v[1] for k, v in node_states(page).items()} == {"a": "up-to-date", "shout": "failed", "b": "stale"}
+    page.click("#dag .node[data-id=shout]")
+    expect(page.locator("#log")).to_have_text(NASTY + "\n")
+    assert {urlsplit(url).scheme for url in requests} == {"file"}
+    page.close()

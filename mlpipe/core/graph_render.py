@@ -10,7 +10,7 @@ import json
 from html import escape
 
 from mlpipe.core.graph import STATES, PipeGraph
-from mlpipe.core.graph_layout import layout_graph
+from mlpipe.core.graph_layout import LAYER_GAP, NODE_H, ROW_GAP, layout_graph
 
 # state -> (fill, stroke, glyph); the web UI's stylesheet is generated from this table too
 STYLE = {
@@ -25,6 +25,9 @@ STYLE = {
     "unknown": ("#ffffff", "#555555", ""),
 }
 assert set(STYLE) == set(STATES)
+# a cubic curve bulges 3/4 of its control points' offset: this puts a long edge's top halfway
+# into the gap above its row
+ARCH = (NODE_H / 2 + ROW_GAP / 2) / 0.75
 NAME_CHARS = 24  # longer names are cut in the box; the full name is in the node's <title>
 
 
@@ -89,8 +92,12 @@ def to_svg(graph: PipeGraph) -> str:
     for e in graph.edges:
         a, b = layout.boxes[e.src], layout.boxes[e.dst]
         x1, y1, x2, y2 = a.x + a.w, a.y + a.h / 2, b.x, b.y + b.h / 2
-        mid = (x1 + x2) / 2
-        out.append(f'<path d="M{x1:.0f},{y1:.0f} C{mid:.0f},{y1:.0f} {mid:.0f},{y2:.0f} {x2:.0f},{y2:.0f}" '
+        if b.layer - a.layer > 1:  # over the jobs between: arch into the gap above their row
+            c1, c2 = f"{x1 + LAYER_GAP:.0f},{y1 - ARCH:.0f}", f"{x2 - LAYER_GAP:.0f},{y2 - ARCH:.0f}"
+        else:
+            mid = (x1 + x2) / 2
+            c1, c2 = f"{mid:.0f},{y1:.0f}", f"{mid:.0f},{y2:.0f}"
+        out.append(f'<path d="M{x1:.0f},{y1:.0f} C{c1} {c2} {x2:.0f},{y2:.0f}" '
                    f'data-from="{escape(e.src)}" data-to="{escape(e.dst)}"><title>{escape(e.data)}</title></path>')
     out.append('</g><g class="nodes">')
     for n in graph.nodes:

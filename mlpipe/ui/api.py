@@ -32,6 +32,7 @@ from mlpipe.ops import catalog, job_list
 from mlpipe.store import records
 
 LOG_TAIL = 64 * 1024  # a log is shown from its last 64 KiB; follow asks for what comes after
+PREVIEW = 4096  # a small text output (a report, metrics) shows its first 4 KiB in the job panel
 _JOB_ID = re.compile(r"^[0-9a-f]{6,32}$")
 JSON = "application/json"
 
@@ -157,7 +158,7 @@ class Api:
         outputs = {}
         for name, data_hash in record.outputs.items():
             path = self.settings.data_dir / str(data_hash)[:2] / str(data_hash)
-            outputs[name] = {"data": data_hash, "path": str(path), "size": _size(path)}
+            outputs[name] = {"data": data_hash, "path": str(path), "size": _size(path), "preview": _preview(path)}
         history = [job_list.job_json(s, st, str(self.settings.data_dir))
                    for s, st in job_list.list_jobs(self.settings, record.pipe) if s.job == record.job]
         return {**data, "status": records.effective_status(record), "duration_s": record.duration_s,
@@ -216,3 +217,18 @@ def _size(path: os.PathLike[str]) -> int | None:
     except OSError:
         return None
     return sum(os.stat(os.path.join(root, f)).st_size for root, _dirs, files in os.walk(path) for f in files)
+
+
+def _preview(path: os.PathLike[str]) -> str | None:
+    """The start of a text file output (None for folders, binary or missing files)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(PREVIEW)
+    except OSError:  # a folder, or gone
+        return None
+    if b"\0" in head:
+        return None
+    try:
+        return head.decode("utf-8")
+    except UnicodeDecodeError as exc:  # cut inside a character at the end: keep what decodes
+        return head[:exc.start].decode("utf-8") if exc.start > len(head) - 4 else None

@@ -18,8 +18,16 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+const EXPORT = window.MLPIPE_EXPORT; // set by static/data.js in a static export (`ml ui --export DIR`)
+
 async function api(path) {
-  const resp = await fetch("/api/" + path, { credentials: "same-origin" });
+  if (EXPORT) {
+    const hit = EXPORT.responses[path];
+    if (!hit) throw new Error("not in this static export: " + path);
+    if (hit.error) throw new Error(hit.error);
+    return hit.json ? JSON.parse(hit.body) : hit.body;
+  }
+  const resp = await fetch("api/" + path, { credentials: "same-origin" });
   const kind = resp.headers.get("Content-Type") || "";
   const body = kind.startsWith("application/json") ? await resp.json() : await resp.text();
   if (!resp.ok) throw new Error(body.error || resp.statusText);
@@ -133,7 +141,7 @@ async function pipePage(pipeId) {
       data.nodes.map((n) => ({ key: n.id, cells: [n.id, badge(n.state, data.labels[n.state]), n.module,
         n.reasons.join("; ")] })), (r) => selectNode(r.key)));
     applyFilters();
-    live.textContent = "live \u00b7 updated " + new Date().toLocaleTimeString();
+    live.textContent = EXPORT ? `static export, ${EXPORT.created}` : "live \u00b7 updated " + new Date().toLocaleTimeString();
   }
 
   function applyFilters() {
@@ -167,7 +175,7 @@ async function pipePage(pipeId) {
   }
 
   await load();
-  every(POLL_MS, poll);
+  if (!EXPORT) every(POLL_MS, poll);
 }
 
 function panZoom(box, svg) {
@@ -176,6 +184,8 @@ function panZoom(box, svg) {
   let vb = { ...whole };
   const set = () => svg.setAttribute("viewBox", `${vb.x} ${vb.y} ${vb.w} ${vb.h}`);
   const fit = () => {
+    // a small pipe gets a small box; a big one the usual 62% of the window
+    box.style.height = Math.min(window.innerHeight * 0.62, Math.max(140, whole.h + 24)) + "px";
     const r = box.getBoundingClientRect();
     const scale = Math.min(r.width / whole.w, r.height / whole.h);
     const readable = Math.max(scale, 0.6); // a 1,000-job pipe starts readable, at its top left
@@ -233,7 +243,8 @@ async function showRecord(jobId, head) {
     panel.replaceChildren(...head, el("p", { class: "error" }, e.message));
     return;
   }
-  const kv = (pairs) => el("dl", { class: "kv" }, pairs.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]).flat());
+  const kv = (pairs) => pairs.length ? el("dl", { class: "kv" }, pairs.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]).flat())
+    : el("p", { class: "muted" }, "(none)");
   const refs = rec.input_refs || {};
   const logBox = el("pre", { class: "log", id: "log" });
   const follow = el("input", { type: "checkbox", id: "follow", checked: rec.status === "running" });
@@ -270,13 +281,16 @@ async function showRecord(jobId, head) {
       key: k, cells: [k, (refs[k] || []).join(", "), show(v)] }))),
     el("h2", {}, "Outputs"), table(["output", "path", "size"], Object.entries(rec.outputs || {}).map(([k, o]) => ({
       key: k, cells: [k, el("code", {}, o.path), size(o.size)] }))),
+    ...Object.entries(rec.outputs || {}).filter(([, o]) => o.preview != null).map(([k, o]) =>
+      el("details", { class: "preview", open: true }, el("summary", {}, `${k} (first ${size(o.preview.length)})`),
+        el("pre", { class: "log" }, o.preview))),
     ...(rec.metrics ? [el("h2", {}, "Metrics"), kv(Object.entries(rec.metrics).map(([k, v]) => [k, show(v)]))] : []),
     el("h2", {}, "Log ", tabs, " ", el("label", {}, follow, " follow")), logBox,
     el("h2", {}, "History"), table(["job_id", "status", "started", "duration"], rec.history.map((h) => ({
       key: h.job_id, cells: [el("code", {}, short(h.job_id)), badge(h.status), h.started || "-", secs(h.duration_s)] })),
     (r) => openJob(r.key)));
   pick(stream);
-  every(POLL_MS, () => { if (follow.checked && panel.contains(logBox)) readLog(); });
+  if (!EXPORT) every(POLL_MS, () => { if (follow.checked && panel.contains(logBox)) readLog(); });
 }
 
 // -- lists ------------------------------------------------------------------------------------
