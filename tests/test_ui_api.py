@@ -4,7 +4,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -165,3 +170,19 @@ def test_another_address_needs_a_token(env, ml) -> None:
         UiServer(load_settings(), "0.0.0.0", 0, "")
     done = ml("ui", "--host", "0.0.0.0", "--port", "0", "--token", "")
     assert done.code == 2 and "needs a token" in done.err
+
+
+def test_ml_ui_prints_its_url_serves_and_stops_on_ctrl_c(toy: Path) -> None:
+    server = subprocess.Popen([sys.executable, "-m", "mlpipe", "ui", "--port", "0"], env=dict(os.environ),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stderr.readline()
+        match = re.fullmatch(r"MLPipe UI: (http://127\.0\.0\.1:\d+/)\?token=([\w-]{20,})\n", line)
+        assert match, line
+        base, token = match.groups()
+        with urllib.request.urlopen(f"{base}api/pipes?token={token}", timeout=30) as resp:
+            assert [p["pipe"] for p in json.load(resp)] == [PIPE]
+    finally:
+        server.send_signal(signal.SIGINT)
+        out, err = server.communicate(timeout=30)
+    assert server.returncode == 130 and out == "" and "ml ui: interrupted" in err and "Traceback" not in err

@@ -157,16 +157,34 @@ def test_the_page_follows_a_run_live(page, ui_server, toy: Path, ml) -> None:
     assert {s[1] for s in node_states(page).values()} == {"up-to-date"}
 
 
-def test_no_request_leaves_the_machine(mixed, page, ui_server) -> None:
+def test_no_request_leaves_the_machine(mixed, page, ui_server, ml) -> None:
     open_pipe(page, ui_server, MIXED)
     page.click("#dag .node[data-id=a]")
     page.wait_for_selector("#log")
-    for view in ("jobs", "modules", "metrics"):
-        page.goto(f"{ui_server.base}/#/{view}")
-        page.wait_for_selector("main h1")
+    page.goto(f"{ui_server.base}/#/jobs")
+    records = json.loads(ml("listjob", "--json").out)
+    expect(page.locator("main tbody tr")).to_have_count(len(records))
+    page.goto(f"{ui_server.base}/#/modules")
+    expect(page.locator("main tbody tr")).to_have_count(2)  # toy/module/shout and toy/module/step
+    page.goto(f"{ui_server.base}/#/metrics")
+    page.wait_for_selector("main h1")
     page.wait_for_timeout(300)
     assert len(page.requests) > 10
     assert {urlsplit(url).hostname for url in page.requests} == {"127.0.0.1"}
+
+
+def test_metrics_table_and_plot(toy: Path, ml, env, page, ui_server) -> None:
+    """Records that carry metrics (as a module's `type: metrics` output makes them) are tabulated
+    and plotted against a parameter."""
+    assert ml("runpipe", "toy/pipe/chain.yaml").code == 0
+    for i, record in enumerate(json.loads(ml("listjob", "--json").out)):
+        path = env.home / "jobs" / record["job_id"] / "job.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "metrics": {"acc": 0.5 + i / 10}}))
+    page.goto(f"{ui_server.base}/#/metrics")
+    expect(page.locator("main tbody tr")).to_have_count(3)
+    assert "acc" in page.text_content("main thead")
+    page.select_option("#plot-x", "")  # over time
+    expect(page.locator("#plot circle")).to_have_count(3)
 
 
 def test_a_thousand_job_pipe_renders(page, ui_server, env) -> None:

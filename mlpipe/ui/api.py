@@ -50,7 +50,8 @@ def dumps(data: Any) -> bytes:
 
 
 class Api:
-    """Answers GET requests from the home's files; `pipe_ids` is re-read when an id is unknown."""
+    """Answers GET requests from the home's files, read again for every request (a new pipe or
+    record shows without a restart)."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
