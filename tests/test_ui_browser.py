@@ -41,6 +41,10 @@ APP = {
             output: {output: b_out}
             parameters: {name: b}
         """,
+    "module/ticker.py": ("import sys, time\nfor i in range(1, 9):\n    print(f'tick {i}', flush=True)\n"
+                         "    time.sleep(0.4)\nopen(sys.argv[1], 'w').write('done')\n"),
+    "module/ticker.yaml": "output:\n  out: {type: text}\ncmd: python -m toy.module.ticker out\n",
+    "pipe/ticker.yaml": "jobs:\n  tick:\n    module: toy/module/ticker\n    output: {out: ticks}\n",
     "pipe/slow.yaml": """
         jobs:
           quick:
@@ -155,6 +159,22 @@ def test_the_page_follows_a_run_live(page, ui_server, toy: Path, ml) -> None:
     finally:
         assert run.wait(60) == 0
     assert {s[1] for s in node_states(page).values()} == {"up-to-date"}
+
+
+def test_a_running_jobs_log_is_followed(page, ui_server, toy: Path) -> None:
+    write_tree(toy, APP)
+    open_pipe(page, ui_server, "toy/pipe/ticker.yaml")
+    run = subprocess.Popen([sys.executable, "-m", "mlpipe", "runpipe", "toy/pipe/ticker.yaml"], env=dict(os.environ),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        page.wait_for_selector("#dag .node[data-id=tick][data-state=running]", timeout=20_000)
+        page.click("#dag .node[data-id=tick]")
+        expect(page.locator("#follow")).to_be_checked()
+        expect(page.locator("#log")).to_contain_text("tick 1")
+        expect(page.locator("#log")).to_contain_text("tick 8", timeout=20_000)  # lines written after opening
+    finally:
+        assert run.wait(60) == 0
+    assert page.text_content("#log") == "".join(f"tick {i}\n" for i in range(1, 9))
 
 
 def test_no_request_leaves_the_machine(mixed, page, ui_server, ml) -> None:

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from mlpipe.core.graph import GraphNode, PipeGraph, collapse_sweeps, graph_of_plan
 from mlpipe.engine.build import JobStatus
+from mlpipe.home.loader import load_plan
 from mlpipe.home.settings import Settings
 from mlpipe.ops.job_list import latest_by_job, list_jobs, read_job_data
 from mlpipe.ops.pipe_status import DryRun, dry_run
@@ -19,12 +20,7 @@ from mlpipe.store.records import FAILED, RUNNING, JobSummary
 
 def pipe_graph(settings: Settings, pipe_ref: str, *, status: bool = False, collapse: bool = False) -> PipeGraph:
     """The graph of a pipe; with `status`, its dry run and records too (reads only)."""
-    if status:
-        dry = dry_run(settings, pipe_ref)
-    else:
-        from mlpipe.home.loader import load_plan
-
-        dry = DryRun(load_plan(settings, pipe_ref)[0], [])
+    dry = dry_run(settings, pipe_ref) if status else DryRun(load_plan(settings, pipe_ref)[0], [])
     graph = graph_of_plan(dry.plan)
     latest = latest_by_job(list_jobs(settings, dry.plan.pipe_id))
     statuses = {s.name: s for s in dry.statuses}

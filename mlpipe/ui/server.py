@@ -27,7 +27,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from mlpipe.core.errors import UsageError
 from mlpipe.home.settings import Settings
-from mlpipe.ui.api import Api, HttpError
+from mlpipe.ui.api import Api, HttpError, dumps
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
@@ -120,8 +120,6 @@ class _Handler(BaseHTTPRequestHandler):
             *LOOPBACK, self.server.server_address[0])
 
     def _send_error(self, status: HTTPStatus, message: str) -> None:
-        from mlpipe.ui.api import dumps
-
         self._send(status, "application/json", dumps({"error": message, "status": status.value}))
 
     def _send(self, status: HTTPStatus, kind: str, body: bytes, headers: dict[str, Any] | None = None) -> None:
