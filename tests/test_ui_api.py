@@ -105,6 +105,12 @@ def test_pipe_views_have_the_cli_shapes(ui_server, toy: Path, ml) -> None:
     assert sorted(runs["jobs"]) == ["a", "b", "c"] and runs["jobs"]["a"] in listed
 
 
+def test_a_pipe_id_is_url_encoded_like_the_page_does(ui_server, toy: Path) -> None:
+    (toy / "pipe" / "two words.yaml").write_text((toy / "pipe" / "chain.yaml").read_text())
+    plan = ui_server.get("/api/pipes/toy/pipe/two%20words.yaml/plan")
+    assert plan.status == 200 and plan.json()["pipe"] == "toy/pipe/two words.yaml"
+
+
 def test_a_pipe_that_does_not_check_says_why(ui_server, toy: Path) -> None:
     write_tree(toy, {"pipe/bad.yaml": "jobs:\n  x:\n    module: toy/module/step\n    parameters: {nme: 1}\n"})
     reply = ui_server.get("/api/pipes/toy/pipe/bad.yaml/plan")

@@ -22,7 +22,7 @@ import os
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, unquote
 
 from mlpipe.core.errors import UsageError
 from mlpipe.core.graph import STATES
@@ -43,6 +43,11 @@ class HttpError(Exception):
         self.status = status
 
 
+def pipe_path(pipe_id: str) -> str:
+    """A pipe id as the page puts it in a URL: each part as JavaScript's encodeURIComponent does."""
+    return quote(pipe_id, safe="/!~*'()")
+
+
 def dumps(data: Any) -> bytes:
     """JSON with <, > and & escaped, so no text from a log or a record can ever read as HTML."""
     text = json.dumps(data, default=str)
@@ -58,7 +63,7 @@ class Api:
 
     def get(self, path: str, query: str) -> tuple[str, bytes]:
         params = {k: v[-1] for k, v in parse_qs(query).items()}
-        parts = path.removeprefix("/api/").split("/")
+        parts = [unquote(part) for part in path.removeprefix("/api/").split("/")]
         if parts == ["pipes"]:
             return JSON, dumps(self.pipes())
         if parts[0] == "pipes" and len(parts) >= 3:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mlpipe.home.settings import Settings
-from mlpipe.ui.api import JSON, Api, HttpError, dumps
+from mlpipe.ui.api import JSON, Api, HttpError, dumps, pipe_path
 from mlpipe.ui.server import ASSETS, read_asset
 
 JOBS_SHOWN = "limit=1000"  # the jobs page's own request
@@ -43,11 +43,12 @@ def export_site(settings: Settings, folder: Path) -> int:
     for pipe in take("pipes"):
         if pipe["jobs"] is None:
             continue
+        where = f"pipes/{pipe_path(pipe['pipe'])}"
         for query in ("", "collapse=1"):
-            take(f"pipes/{pipe['pipe']}/graph.svg", query)
-            graph = take(f"pipes/{pipe['pipe']}/graph", query)
+            take(f"{where}/graph.svg", query)
+            graph = take(f"{where}/graph", query)
             job_ids |= {n["last_job_id"] for n in (graph or {}).get("nodes", []) if n["last_job_id"]}
-        take(f"pipes/{pipe['pipe']}/runs")
+        take(f"{where}/runs")
     job_ids |= {job["job_id"] for job in take("jobs", JOBS_SHOWN)}
     take("modules")
     take("metrics")

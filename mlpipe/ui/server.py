@@ -16,6 +16,7 @@ Security (DESIGN.md "Graph and web UI"):
 from __future__ import annotations
 
 import hmac
+import os
 import secrets
 import sys
 from http import HTTPStatus
@@ -58,9 +59,9 @@ class UiServer(ThreadingHTTPServer):
             raise UsageError(f"--host {host}: binding to an address other than loopback needs a token")
         self.api = Api(settings)
         self.token = secrets.token_urlsafe(24) if token is None else token
-        self.cookie_name = f"mlpipe-ui-{port}"
         super().__init__((host, port), _Handler)
-        self.cookie_name = f"mlpipe-ui-{self.server_address[1]}"  # port 0: the one the OS chose
+        # cookies ignore ports: one name per port keeps two servers of one host apart
+        self.cookie_name = f"mlpipe-ui-{self.server_address[1]}"
 
     @property
     def url(self) -> str:
@@ -93,6 +94,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(HTTPStatus.OK, ASSETS.get(name, "text/css"), read_asset(name))
         except HttpError as exc:
             return self._send_error(HTTPStatus(exc.status), str(exc))
+        except Exception as exc:  # noqa: BLE001 - one bad request must not end the page's session
+            if os.environ.get("MLPIPE_DEBUG"):
+                raise
+            print(f"ml ui: {url.path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return self._send_error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}")
 
     def do_POST(self) -> None:  # noqa: N802
         """Nothing changes state yet; the checks every future action must pass are here already."""

@@ -84,6 +84,7 @@ async function pipesPage() {
 
 // -- one pipe: the DAG, live --------------------------------------------------------------------
 async function pipePage(pipeId) {
+  const pipePath = pipeId.split("/").map(encodeURIComponent).join("/");
   const filters = { failed: false, uptodate: false, collapse: false };
   const check = (id, label, key) => el("label", {}, el("input", { type: "checkbox", id, on: { change: (e) => {
     filters[key] = e.target.checked;
@@ -103,8 +104,8 @@ async function pipePage(pipeId) {
 
   async function load() {
     const q = filters.collapse ? "?collapse=1" : "";
-    const [svgText, data, runs] = await Promise.all([api(`pipes/${pipeId}/graph.svg${q}`),
-      api(`pipes/${pipeId}/graph${q}`), api(`pipes/${pipeId}/runs`)]);
+    const [svgText, data, runs] = await Promise.all([api(`pipes/${pipePath}/graph.svg${q}`),
+      api(`pipes/${pipePath}/graph${q}`), api(`pipes/${pipePath}/runs`)]);
     lastRuns = JSON.stringify(runs.jobs); // the records this drawing already reflects
     const doc = new DOMParser().parseFromString(svgText, "image/svg+xml");
     const svg = document.importNode(doc.documentElement, true);
@@ -164,10 +165,10 @@ async function pipePage(pipeId) {
 
   async function poll() {
     try {
-      const runs = JSON.stringify((await api(`pipes/${pipeId}/runs`)).jobs);
+      const runs = JSON.stringify((await api(`pipes/${pipePath}/runs`)).jobs);
       if (runs !== lastRuns) { // a record changed: ask for the dry run again (only then: it costs more)
         lastRuns = runs;
-        update(await api(`pipes/${pipeId}/graph${filters.collapse ? "?collapse=1" : ""}`));
+        update(await api(`pipes/${pipePath}/graph${filters.collapse ? "?collapse=1" : ""}`));
       }
     } catch (e) {
       live.textContent = "not updating: " + e.message;
