@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO_HOME := $(CURDIR)/.mlpipe-home
 
-.PHONY: demo test lint bench clean
+.PHONY: demo ui test lint bench bench-ui screenshot clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,12 +22,21 @@ demo: $(VENV)/.installed-demo
 	@$(ML) runpipe $(DEMO_PIPE) --json 2>/dev/null | $(BIN)/python -c \
 	  'import json, sys; r = json.load(sys.stdin)["jobs"][-1]["outputs"]["report"]; print("evaluation report:"); print(open(r).read())'
 
+ui: $(VENV)/.installed-demo
+	$(ML) ui --open
+
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench
+
+bench-ui: $(VENV)/.installed-test
+	$(BIN)/python -m bench.ui
+
+screenshot: $(VENV)/.installed-test
+	$(BIN)/python -m bench.ui --screenshot docs/ui-pipe.png
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) *.egg-info

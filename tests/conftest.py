@@ -14,7 +14,7 @@ import pytest
 
 from mlpipe.cli.main import main
 
-pytest_plugins = ["s3fixture"]  # s3_server, s3_bucket, s3_env: a real SeaweedFS S3 server
+pytest_plugins = ["s3fixture", "uifixture"]  # a real SeaweedFS S3 server; `ml ui` on a free port
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -12,12 +12,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CORE = ["mlpipe.core.spec", "mlpipe.core.plan", "mlpipe.core.uri", "mlpipe.core.hashing", "mlpipe.core.command",
-        "mlpipe.core.errors"]
+        "mlpipe.core.errors", "mlpipe.core.graph", "mlpipe.core.graph_layout", "mlpipe.core.graph_render"]
 THIRD_PARTY = ["boto3", "botocore", "requests", "urllib3", "git", "doit", "tabulate"]
 EDGES = ["subprocess", "mlpipe.engine", "mlpipe.sources", "mlpipe.remote", "mlpipe.store", "mlpipe.home",
-         "mlpipe.ops", "mlpipe.cli"]
+         "mlpipe.ops", "mlpipe.ui", "mlpipe.cli"]
 # The package's layers, lowest first: a module imports only from its own layer or lower ones.
-LAYERS = ["core", "store", "home", "remote", "sources", "engine", "ops", "cli"]
+LAYERS = ["core", "store", "home", "remote", "sources", "engine", "ops", "ui", "cli"]
 
 
 def loaded_after(code: str) -> set[str]:

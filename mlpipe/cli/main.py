@@ -41,6 +41,8 @@ COMMANDS = {
     "getmd5": ("getmd5", "print the fingerprint of a file or folder, or a string's md5"),
     "startpipe": ("startpipe", "validate and plan a pipe without running it (runpipe --dry-run)"),
     "runall": ("runall", "run every pipe on the apps path"),
+    "graph": ("graph", "print a pipe's job graph (dot, mermaid, svg, json)"),
+    "ui": ("ui", "serve the local web UI: pipes, DAGs, jobs, logs, metrics"),
 }
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -28,22 +27,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlpipe.core.errors import UsageError
-    from mlpipe.store.records import effective_status, list_summaries
+    from mlpipe.ops.job_list import job_json, list_jobs
 
     if args.limit is not None and args.limit < 0:
         raise UsageError("--limit must be 0 (all) or more")
     settings = home_settings()
     pipe = _pipe_id(settings, args.pipe) if args.pipe else None
-    summaries = list_summaries(settings.jobs_dir)
-    if pipe is not None:
-        _check_known(settings, pipe, {s.pipe for s in summaries})
-    rows = [(s, effective_status(s)) for s in summaries if pipe is None or s.pipe == pipe]
-    if args.status:
-        rows = [(s, status) for s, status in rows if status == args.status]
+    rows = list_jobs(settings, pipe, args.status)
+    if pipe is not None and not rows:
+        _check_known(settings, pipe, {s.pipe for s, _status in list_jobs(settings)})
     limit = args.limit if args.limit is not None else (None if args.json else TABLE_LIMIT)
     shown = rows[:limit] if limit else rows
     if args.json:
-        _print_json_lines([_as_json(s, status, str(settings.data_dir)) for s, status in shown])
+        _print_json_lines([job_json(s, status, str(settings.data_dir)) for s, status in shown])
         return 0
     _print_table(shown)
     if len(shown) < len(rows):
@@ -94,16 +90,6 @@ def _print_table(rows: list[tuple[JobSummary, str]]) -> None:
                    disable_numparse=True))
 
 
-def _as_json(summary: JobSummary, status: str, data_dir: str) -> dict:
-    # outputs as cache paths: LocalCache.path's layout, formatted as text (pathlib is slow for 10,000 jobs);
-    # null when the cache does not hold it (a failed job's output, an entry gc removed)
-    outputs = {name: path if os.path.lexists(path := f"{data_dir}/{h[:2]}/{h}") else None
-               for name, h in summary.outputs.items()}
-    return {"job_id": summary.job_id, "pipe": summary.pipe, "job": summary.job, "module": summary.module,
-            "status": status, "started": _iso_time(summary.started), "duration_s": summary.duration_s,
-            "outputs": outputs, "exit_code": summary.exit_code, "host": summary.host}
-
-
 def _print_json_lines(items: list[dict]) -> None:
     """A JSON list with one job per line: readable, and 10,000 jobs print fast (C encoder)."""
     import json
@@ -114,10 +100,6 @@ def _print_json_lines(items: list[dict]) -> None:
 
 def _local_time(ts: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts is not None else "-"
-
-
-def _iso_time(ts: float | None) -> str | None:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(ts)) if ts is not None else None
 
 
 def _duration(seconds: float | None) -> str:

@@ -15,27 +15,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlpipe.cli.report import print_json, print_table
-    from mlpipe.core.errors import SpecError
     from mlpipe.home.apps import AppIndex
-    from mlpipe.home.loader import load_module
+    from mlpipe.ops.catalog import list_modules
 
     apps = AppIndex.discover(home_settings())
     if args.app:
         apps.app_dir(args.app)
-    rows = []
-    for module_id in apps.module_ids(args.app):
-        try:
-            module = load_module(apps, module_id)
-        except SpecError as exc:
-            rows.append({"module": module_id, "error": str(exc.problems[0])})
-            continue
-        rows.append({
-            "module": module_id,
-            "inputs": {n: p.type for n, p in module.inputs.items()},
-            "outputs": {n: p.type for n, p in module.outputs.items()},
-            "parameters": {n: {"type": p.type, "default": p.default} for n, p in module.params.items()},
-            "shell": module.shell,
-        })
+    rows = list_modules(apps, args.app)
     if args.json:
         print_json(rows)
         return 0

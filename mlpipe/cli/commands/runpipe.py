@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from mlpipe.cli.commands import add_json_flag, home_settings
 
 if TYPE_CHECKING:
-    from mlpipe.engine.build import Builder, JobStatus
+    from mlpipe.engine.build import Builder
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -75,12 +75,11 @@ def run(args: argparse.Namespace) -> int:
 
 def _dry_run(builder: Builder, as_json: bool) -> int:
     from mlpipe.cli.report import print_json, print_table, short
-    from mlpipe.engine.doit_tasks import db_path, saved_manifests
+    from mlpipe.ops.pipe_status import DryRun, explain
 
-    saved = saved_manifests(db_path(builder.settings, builder.plan.pipe_id))
-    statuses = builder.explain(lambda name: saved.get(name, {}))
+    statuses = explain(builder)
     if as_json:
-        print_json({"pipe": builder.plan.pipe_id, "jobs": [_status_json(s) for s in statuses]})
+        print_json(DryRun(builder.plan, statuses).as_json())
         return 0
     stale = [s for s in statuses if s.status == "stale"]
     if not stale:
@@ -90,11 +89,6 @@ def _dry_run(builder: Builder, as_json: bool) -> int:
                 ["job", "status", "action", "job_id", "reasons"])
     print(f"{len(stale)} of {len(statuses)} jobs stale")
     return 0
-
-
-def _status_json(status: JobStatus) -> dict:
-    return {"name": status.name, "job_id": status.job_id, "status": status.status, "action": status.action,
-            "reasons": status.reasons}
 
 
 def _run(builder: Builder, args: argparse.Namespace, jobs: int) -> int:

@@ -1,0 +1,45 @@
+"""The dry run: each job's status, action and reasons, computed one way for `ml runpipe -n`,
+`ml graph --status` and the web UI."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlpipe.core.plan import Plan
+from mlpipe.engine.build import Builder, JobStatus
+from mlpipe.engine.doit_tasks import db_path, saved_manifests
+from mlpipe.home.settings import Settings
+
+
+@dataclass(frozen=True)
+class DryRun:
+    plan: Plan
+    statuses: list[JobStatus]  # in dependency order
+
+    def as_json(self) -> dict[str, Any]:
+        """`ml runpipe -n --json`'s shape."""
+        return {"pipe": self.plan.pipe_id, "jobs": [status_json(s) for s in self.statuses]}
+
+
+def explain(builder: Builder) -> list[JobStatus]:
+    """What `builder` would do, against the pipe's last saved manifests; writes nothing."""
+    saved = saved_manifests(db_path(builder.settings, builder.plan.pipe_id))
+    return builder.explain(lambda name: saved.get(name, {}))
+
+
+def dry_run(settings: Settings, pipe_ref: str, overrides: Mapping[str, Mapping[str, str]] | None = None) -> DryRun:
+    """Load and check the pipe, then explain it (UserError when it does not load)."""
+    from mlpipe.home.loader import load_plan
+    from mlpipe.remote.mirror import open_mirror
+
+    plan, apps = load_plan(settings, pipe_ref, overrides)
+    builder = Builder(settings, plan, apps, mirror=open_mirror(settings))
+    builder.check_local_inputs()
+    return DryRun(plan, explain(builder))
+
+
+def status_json(status: JobStatus) -> dict[str, Any]:
+    return {"name": status.name, "job_id": status.job_id, "status": status.status, "action": status.action,
+            "reasons": status.reasons}

@@ -1,0 +1,73 @@
+"""`ml ui`'s server on a free port in a thread, over the test's home (`ui_server`), and a client."""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+TOKEN = "test-token-123"
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):  # noqa: ANN201
+        import json
+
+        return json.loads(self.body)
+
+
+@dataclass
+class UiServerHandle:
+    base: str  # http://127.0.0.1:PORT
+    token: str
+    server: object
+
+    @property
+    def url(self) -> str:
+        return f"{self.base}/?token={self.token}"
+
+    def get(self, path: str, token: str | None = TOKEN, headers: dict[str, str] | None = None,
+            method: str = "GET") -> Reply:
+        """One request, without following redirects; the token as the X-MLPipe-Token header."""
+        sent = dict(headers or {})
+        if token is not None:
+            sent["X-MLPipe-Token"] = token
+        request = urllib.request.Request(self.base + path, headers=sent, method=method)
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            with opener.open(request, timeout=30) as resp:
+                return Reply(resp.status, dict(resp.headers), resp.read())
+        except urllib.error.HTTPError as exc:
+            return Reply(exc.code, dict(exc.headers), exc.read())
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+        return None
+
+
+@pytest.fixture
+def ui_server(env) -> Iterator[UiServerHandle]:  # noqa: ANN001 - conftest's Env
+    """A real UiServer on 127.0.0.1 (any free port) over `env`'s home and apps."""
+    from mlpipe.home.settings import init_home, load_settings
+    from mlpipe.ui.server import UiServer
+
+    settings = load_settings()
+    init_home(settings)
+    server = UiServer(settings, "127.0.0.1", 0, TOKEN)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield UiServerHandle(f"http://127.0.0.1:{server.server_address[1]}", TOKEN, server)
+    finally:
+        server.shutdown()
+        server.server_close()
