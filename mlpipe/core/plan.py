@@ -11,13 +11,15 @@ A data name links the job that outputs it to every job that inputs it:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from difflib import get_close_matches
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from mlpipe.core.errors import Problem, SpecError, UriError
 from mlpipe.core.spec import INPUT, OUTPUT, PARAMETERS, Binding, JobSpec, ModuleSpec, PipeSpec, convert_param
+from mlpipe.core.sweep import DEFAULT_MAX_JOBS, SweepTag, expand_sweeps
+from mlpipe.core.sweep_spec import SelectSpec
 from mlpipe.core.uri import Uri, is_uri, parse_uri
 
 
@@ -31,6 +33,8 @@ class PlannedJob:
     outputs: dict[str, str]
     params: dict[str, Any]
     upstream: tuple[str, ...]
+    sweep: SweepTag | None = None     # a sweep member: its sweep and point
+    select: SelectSpec | None = None  # a select step (see sweep.py): its inputs are the members' outputs
 
     def exports(self) -> dict[str, str]:
         """Outputs that name a URI to export to after the job succeeds."""
@@ -43,6 +47,7 @@ class Plan:
     jobs: dict[str, PlannedJob]           # in dependency order
     producers: dict[str, tuple[str, str]]  # data name -> (job, output)
     uris: dict[str, Uri]                   # every external input URI, parsed
+    sweeps: dict[str, list[str]] = field(default_factory=dict)  # sweep job -> its members, point order
 
     @property
     def pipe_id(self) -> str:
@@ -62,16 +67,21 @@ def make_plan(
     modules: Mapping[str, ModuleSpec | None],
     overrides: Mapping[str, Mapping[str, str]] | None = None,
     module_problems: list[Problem] | None = None,
+    grid: Mapping[str, Mapping[str, list[str]]] | None = None,
+    max_jobs: int = DEFAULT_MAX_JOBS,
 ) -> Plan:
-    """Validate everything at once; `overrides` are `--set JOB.PARAM=VALUE` strings.
+    """Validate everything at once; `overrides` are `--set JOB.PARAM=VALUE` strings, `grid` are
+    `--grid JOB.PARAM=a,b` axes. Sweeps are expanded first (`sweep.py`): members are ordinary jobs.
 
     A module mapped to None could not be loaded; its problems are in `module_problems`.
     """
     problems: list[Problem] = list(module_problems or [])
     file = pipe.file
+    expansion = expand_sweeps(pipe, modules, grid, max_jobs, problems)
+    jobs = expansion.jobs
     producers: dict[str, tuple[str, str]] = {}
     uris: dict[str, Uri] = {}
-    for job in pipe.jobs.values():
+    for job in jobs.values():
         for out, value in job.outputs.items():
             if is_uri(value):
                 _parse(value, file, job.name, f"{OUTPUT}.{out}", problems, uris, export=True)
@@ -86,20 +96,26 @@ def make_plan(
         if name not in pipe.jobs:
             problems.append(Problem("--set", f"unknown job '{name}'{_hint(name, pipe.jobs)}"))
     planned: dict[str, PlannedJob] = {}
-    for job in pipe.jobs.values():
-        if job.module_id not in modules:
+    sweeps: dict[str, list[str]] = {}
+    for job in jobs.values():
+        module = expansion.select_modules.get(job.name) or modules.get(job.module_id)
+        if job.module_id not in modules and module is None:
             problems.append(Problem(file, f"unknown module '{job.module_id}'", job.name, "module"))
             continue
-        module = modules[job.module_id]
         if module is None:
             continue
-        found = _check_job(job, module, overrides.get(job.name, {}), producers, uris, file, problems)
+        tag = expansion.tags.get(job.name)
+        origin = tag.job if tag is not None else job.name
+        found = _check_job(job, module, overrides.get(origin, {}), producers, uris, file, problems)
         if found is not None:
-            planned[job.name] = found
+            planned[job.name] = PlannedJob(found.name, found.module, found.inputs, found.outputs, found.params,
+                                           found.upstream, tag, job.select) if tag or job.select else found
+        if tag is not None:
+            sweeps.setdefault(tag.job, []).append(job.name)
     order = _order(planned, file, problems)
     if problems:
         raise SpecError(problems)
-    return Plan(pipe, {name: planned[name] for name in order}, producers, uris)
+    return Plan(pipe, {name: planned[name] for name in order}, producers, uris, sweeps)
 
 
 def _check_job(

@@ -88,9 +88,11 @@ def load_pipe_spec(path: Path, pipe_id: str, memo: YamlMemo | None = None) -> Pi
 
 
 def load_plan(
-    settings: Settings, pipe_ref: str, overrides: Mapping[str, Mapping[str, str]] | None = None
+    settings: Settings, pipe_ref: str, overrides: Mapping[str, Mapping[str, str]] | None = None,
+    grid: Mapping[str, Mapping[str, list[str]]] | None = None,
 ) -> tuple[Plan, AppIndex]:
-    """Resolve, read and validate a pipe and every module it uses; all problems at once."""
+    """Resolve, read and validate a pipe and every module it uses; all problems at once.
+    `grid` holds `--grid JOB.PARAM=a,b` axes; sweeps expand to at most setting MAX_JOBS jobs."""
     pipe_id, path, apps = resolve_pipe(settings, pipe_ref)
     memo = YamlMemo(settings.state_dir / "yaml")
     pipe = load_pipe_spec(path, pipe_id, memo)
@@ -107,4 +109,4 @@ def load_plan(
         except UsageError as exc:
             problems.append(Problem(str(path), str(exc), job.name, "module"))
             modules[job.module_id] = None
-    return make_plan(pipe, modules, overrides, problems), apps
+    return make_plan(pipe, modules, overrides, problems, grid, settings["MAX_JOBS"]), apps

@@ -21,6 +21,7 @@ DEFAULTS: dict[str, tuple[type, Any]] = {
     "S3_MIRROR": (str, ""),
     "S3_ENDPOINT_URL": (str, ""),
     "S3_SYNC": (bool, True),
+    "MAX_JOBS": (int, 10_000),  # the most jobs a pipe's sweeps may expand to
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

@@ -51,6 +51,9 @@ class JobRecord:
     error: str | None = None
     # where each input came from: a URI, or "data:<data_hash>" for another job's output
     input_refs: dict[str, list[str]] = field(default_factory=dict)
+    sweep: dict[str, Any] | None = None    # a sweep member: {"job": SWEEP_JOB, "point": {PARAM: VALUE}}
+    metrics: dict[str, Any] | None = None  # its `type: metrics` outputs, flattened
+    select: dict[str, Any] | None = None   # a select step: metric, mode, winner, every member's value
 
     @property
     def duration_s(self) -> float | None:

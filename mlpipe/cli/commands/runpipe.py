@@ -22,11 +22,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-going", action="store_true", help="after a failure, run every branch that can")
     parser.add_argument("--set", action="append", default=[], metavar="JOB.PARAM=VALUE",
                         help="override a parameter (repeatable)")
+    parser.add_argument("--grid", action="append", default=[], metavar="JOB.PARAM=A,B,C",
+                        help="sweep JOB over these values of PARAM (repeatable; replaces that axis of its sweep:)")
+    parser.add_argument("--max-jobs", type=int, metavar="N",
+                        help="refuse a pipe whose sweeps expand to more than N jobs (default: setting MAX_JOBS)")
     parser.add_argument("--no-wait", action="store_true", help="exit 75 at once if this pipe is already running")
     add_json_flag(parser)
 
 
-def parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:
+def parse_overrides(items: list[str], flag: str = "--set") -> dict[str, dict[str, str]]:
     """`["train.lr=0.1"]` -> `{"train": {"lr": "0.1"}}` (typed later, by the module)."""
     from mlpipe.core.errors import UsageError
 
@@ -35,9 +39,15 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:
         target, sep, value = item.partition("=")
         job, dot, param = target.rpartition(".")
         if not sep or not dot or not job or not param:
-            raise UsageError(f"--set {item!r}: expected JOB.PARAM=VALUE")
+            raise UsageError(f"{flag} {item!r}: expected JOB.PARAM=VALUE")
         overrides.setdefault(job, {})[param] = value
     return overrides
+
+
+def parse_grid(items: list[str]) -> dict[str, dict[str, list[str]]]:
+    """`["train.n=5,10"]` -> `{"train": {"n": ["5", "10"]}}` (typed later, by the module)."""
+    return {job: {param: value.split(",") if value else [] for param, value in axes.items()}
+            for job, axes in parse_overrides(items, "--grid").items()}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,8 +58,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("-j/--jobs must be at least 1")
-    settings = home_settings({"JOBS": args.jobs})
-    plan, apps = load_plan(settings, args.pipe, parse_overrides(args.set))
+    if args.max_jobs is not None and args.max_jobs < 1:
+        raise UsageError("--max-jobs must be at least 1")
+    settings = home_settings({"JOBS": args.jobs, "MAX_JOBS": args.max_jobs})
+    plan, apps = load_plan(settings, args.pipe, parse_overrides(args.set), parse_grid(args.grid))
     jobs = settings["JOBS"]
     echo = sys.stderr if jobs == 1 and sys.stderr.isatty() and not args.json else None
     builder = Builder(settings, plan, apps, force=args.force, mirror=open_mirror(settings), echo=echo,

@@ -1,0 +1,344 @@
+"""Expand sweeps into ordinary member jobs (pure), before the plan checks jobs and doit sees tasks.
+
+    train  sweep: {grid: {a: [1, 2]}}  ─>  train__a_1, train__a_2        own hashes, records, cache entries
+    eval   reads train's `model`       ─>  eval__a_1,  eval__a_2         fan-out: same points, same naming
+    report reads {collect: model}      ─>  report, model = [model__a_1, model__a_2]   (point order)
+    train  with select: {...}          ─>  members + select step `train`, whose outputs are the plain
+                                           data names (`model`): the winner's bytes, so readers of
+                                           `model` are not expanded and hash the winner's content
+
+A pipe without `sweep:`, `select:` or `{collect: ...}` comes back unchanged.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from graphlib import CycleError, TopologicalSorter
+from typing import Any
+
+from mlpipe.core.errors import Problem
+from mlpipe.core.hashing import md5_text
+from mlpipe.core.metrics import METRICS_TYPE
+from mlpipe.core.spec import Binding, JobSpec, ModuleSpec, ParamSpec, PipeSpec, PortSpec, Ref, convert_param
+from mlpipe.core.sweep_spec import GRID, POINTS, SWEEP
+from mlpipe.core.uri import is_uri
+
+SEP = "__"
+SELECT_MODULE = "mlpipe/builtin/select"
+SELECT_VERSION = "1"   # bump when the select step's behaviour changes: its hash follows it
+DEFAULT_MAX_JOBS = 10_000
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
+_LONG = 24
+
+Point = tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class SweepTag:
+    """Which sweep a member belongs to and at which point (`job.json`'s `"sweep"`)."""
+
+    job: str
+    point: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"job": self.job, "point": dict(self.point)}
+
+
+@dataclass(frozen=True)
+class Expansion:
+    jobs: dict[str, JobSpec]                 # every job after expansion (members in point order)
+    tags: dict[str, SweepTag] = field(default_factory=dict)             # member -> sweep and point
+    select_modules: dict[str, ModuleSpec] = field(default_factory=dict)  # select step -> its module
+
+
+def render_value(value: Any) -> str:
+    """A point value as it appears in member names: canonical, safe, at most 24 characters."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if len(text) > _LONG:
+        return md5_text(text)[:8]
+    return _UNSAFE.sub("_", text)
+
+
+def member_suffix(point: Point) -> str:
+    return SEP.join(f"{axis}_{render_value(value)}" for axis, value in point)
+
+
+def _key(point: Point) -> str:
+    return json.dumps(sorted(point), sort_keys=True, default=str)
+
+
+def has_sweeps(pipe: PipeSpec) -> bool:
+    return any(job.sweep is not None or job.select is not None or any(b.collect for b in job.inputs.values())
+               for job in pipe.jobs.values())
+
+
+def expand_sweeps(
+    pipe: PipeSpec,
+    modules: Mapping[str, ModuleSpec | None],
+    grid: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
+    max_jobs: int = DEFAULT_MAX_JOBS,
+    problems: list[Problem] | None = None,
+) -> Expansion:
+    """Members, fan-out, collect and select steps; every problem is appended to `problems`."""
+    problems = problems if problems is not None else []
+    grid = dict(grid or {})
+    for name in grid:
+        if name not in pipe.jobs:
+            problems.append(Problem("--grid", f"unknown job '{name}'"))
+    if not grid and not has_sweeps(pipe):
+        return Expansion(dict(pipe.jobs))
+    return _Expander(pipe, modules, grid, max_jobs, problems).run()
+
+
+class _Expander:
+    def __init__(self, pipe: PipeSpec, modules: Mapping[str, ModuleSpec | None],
+                 grid: Mapping[str, Mapping[str, Sequence[str]]], max_jobs: int, problems: list[Problem]):
+        self.pipe, self.modules, self.grid, self.max_jobs, self.problems = pipe, modules, grid, max_jobs, problems
+        self.file = pipe.file
+        self.jobs: dict[str, JobSpec] = {}
+        self.tags: dict[str, SweepTag] = {}
+        self.select_modules: dict[str, ModuleSpec] = {}
+        self.fanned: dict[str, tuple[str, dict[str, str]]] = {}  # data name -> (sweep, suffix -> member's)
+        self.members_of: dict[str, list[str]] = {}                # data name -> members' data names
+        self.points: dict[str, list[tuple[str, Point]]] = {}      # sweep -> [(suffix, point)]
+        self.unknown: set[tuple[str, str]] = set()
+        self.data_names = {v for job in pipe.jobs.values() for v in job.outputs.values() if not is_uri(v)}
+
+    def problem(self, job: str, where: str, message: str, file: str | None = None) -> None:
+        self.problems.append(Problem(file or self.file, message, job, where))
+
+    def run(self) -> Expansion:
+        for name in self._order():
+            self._expand(self.pipe.jobs[name])
+        if len(self.jobs) > self.max_jobs:
+            self.problems.append(Problem(self.file, f"the sweeps expand the pipe to {len(self.jobs):,} jobs, more than"
+                                         f" the limit of {self.max_jobs:,} (--max-jobs, setting MAX_JOBS)"))
+        return Expansion(self.jobs, self.tags, self.select_modules)
+
+    def _order(self) -> list[str]:
+        producers = {v: job.name for job in self.pipe.jobs.values() for v in job.outputs.values()}
+        graph = {job.name: {producers[r.value] for b in job.inputs.values() for r in b.refs if r.value in producers}
+                 for job in self.pipe.jobs.values()}
+        try:
+            return list(TopologicalSorter(graph).static_order())
+        except CycleError:  # the plan reports the cycle; nothing is expanded
+            return list(self.pipe.jobs)
+
+    def _expand(self, job: JobSpec) -> None:
+        families = {self.fanned[r.value][0] for b in job.inputs.values() if not b.collect
+                    for r in b.refs if r.value in self.fanned}
+        module = self.modules.get(job.module_id)
+        if len(families) > 1:
+            self.problem(job.name, "input", f"reads outputs of several sweeps ({', '.join(sorted(families))}):"
+                         " collect or select all but one")
+            return
+        if job.select is not None and job.sweep is None and job.name not in self.grid:
+            self.problem(job.name, "select", "select: needs a sweep: on the same job")
+            return
+        if (job.sweep is not None or job.name in self.grid) and families:
+            self.problem(job.name, SWEEP, f"reads a swept output of '{next(iter(families))}': a job cannot both fan"
+                         " out and sweep (collect or select that output)")
+            return
+        if job.sweep is not None or job.name in self.grid:
+            if module is None:
+                return  # the plan reports the module
+            select_ok = job.select is None or self._check_select(job, module)
+            points = self._typed_points(job, module)
+            if points is None or not select_ok:
+                return
+            members = [(member_suffix(p), p, dict(p)) for p in points]
+            self.points[job.name] = [(s, p) for s, p, _ in members]
+        elif families:
+            family = next(iter(families))
+            members = [(s, p, {}) for s, p in self.points[family]]
+        else:
+            self._add(job.name, self._rewire(job, None), None)
+            return
+        self._members(job, module, members)
+
+    # -- members --------------------------------------------------------------------------
+    def _members(self, job: JobSpec, module: ModuleSpec | None, members: list[tuple[str, Point, dict]]) -> None:
+        selected = job.select is not None
+        family = job.name
+        if not selected:
+            for out, value in job.outputs.items():
+                if is_uri(value):
+                    self.problem(job.name, f"output.{out}", f"every member would export to {value}: give the"
+                                 " output a data name, or add select: to export the winner only")
+                    return
+        member_outputs: dict[str, list[str]] = {out: [] for out in job.outputs}
+        for suffix, point, params in members:
+            name = f"{job.name}{SEP}{suffix}"
+            outputs = {}
+            for out, value in job.outputs.items():
+                data = f"{name}.{out}" if is_uri(value) else f"{value}{SEP}{suffix}"
+                if data in self.data_names:
+                    self.problem(job.name, f"output.{out}", f"member data name '{data}' is already a data name")
+                self.data_names.add(data)
+                outputs[out] = data
+                member_outputs[out].append(data)
+            spec = self._rewire(job, suffix)
+            spec = JobSpec(name, job.module_id, spec.inputs, outputs, {**job.params, **params})
+            self._add(name, spec, job.name, SweepTag(job.name, dict(point)))
+        for out, value in job.outputs.items():
+            if not is_uri(value):
+                self.members_of[value] = member_outputs[out]
+                if not selected:
+                    self.fanned[value] = (family, dict(zip([s for s, _, _ in members], member_outputs[out],
+                                                           strict=True)))
+        if selected and module is not None:
+            self._select_step(job, module, member_outputs)
+
+    def _rewire(self, job: JobSpec, suffix: str | None) -> JobSpec:
+        """The job with `{collect: D}` as D's member list and fanned data names as this member's."""
+        inputs = {}
+        for name, binding in job.inputs.items():
+            if binding.collect:
+                data = binding.refs[0].value
+                if data not in self.members_of:
+                    self.problem(job.name, f"input.{name}", f"collect: '{data}' is not the output of a swept job")
+                    continue
+                inputs[name] = Binding(tuple(Ref(d) for d in self.members_of[data]), True)
+            elif suffix is not None and any(r.value in self.fanned for r in binding.refs):
+                refs = tuple(Ref(self.fanned[r.value][1][suffix]) if r.value in self.fanned else r
+                             for r in binding.refs)
+                inputs[name] = Binding(refs, binding.is_list)
+            else:
+                inputs[name] = binding
+        return JobSpec(job.name, job.module_id, inputs, job.outputs, job.params)
+
+    def _add(self, name: str, spec: JobSpec, origin: str | None, tag: SweepTag | None = None) -> None:
+        if name in self.jobs or (origin is not None and name in self.pipe.jobs):
+            self.problem(origin or name, SWEEP, f"member name '{name}' is taken by another job or member")
+            return
+        self.jobs[name] = spec
+        if tag is not None:
+            self.tags[name] = tag
+
+    def _check_select(self, job: JobSpec, module: ModuleSpec) -> bool:
+        select = job.select
+        assert select is not None
+        if select.first_line and select.metric not in job.outputs:
+            self.problem(job.name, "select.metric", f"'{select.metric}' is not an output of the job")
+            return False
+        if not select.first_line and not _metrics_outputs(job, module):
+            self.problem(job.name, "select.metric", f"metric '{select.metric}': module '{module.module_id}' has no"
+                         f" output of type: {METRICS_TYPE} that the job wires")
+            return False
+        return True
+
+    def _select_step(self, job: JobSpec, module: ModuleSpec, member_outputs: dict[str, list[str]]) -> None:
+        select = job.select
+        assert select is not None
+        metrics = _metrics_outputs(job, module)
+        ports = {out: PortSpec(out, module.outputs[out].type if out in module.outputs else "file")
+                 for out in job.outputs}
+        step = ModuleSpec(SELECT_MODULE, SELECT_MODULE, ports, ports, {
+            "metric": ParamSpec("metric", "str"), "mode": ParamSpec("mode", "str"),
+            "first_line": ParamSpec("first_line", "bool"), "metrics": ParamSpec("metrics", "list"),
+        }, (), version=SELECT_VERSION)
+        inputs = {out: Binding(tuple(Ref(d) for d in datas), True) for out, datas in member_outputs.items()}
+        params = {"metric": select.metric, "mode": select.mode, "first_line": select.first_line, "metrics": metrics}
+        self.select_modules[job.name] = step
+        self._add(job.name, JobSpec(job.name, SELECT_MODULE, inputs, dict(job.outputs), params, None, select), None)
+
+    # -- points ---------------------------------------------------------------------------
+    def _typed_points(self, job: JobSpec, module: ModuleSpec) -> list[Point] | None:
+        before = len(self.problems)
+        sweep = job.sweep
+        cli = self.grid.get(job.name, {})
+        if sweep is not None and sweep.points is not None:
+            if cli:
+                self.problem(job.name, SWEEP, "--grid needs a sweep with grid:, this one has points:", "--grid")
+                return None
+            points = [self._typed(job, module, p, f"{SWEEP}.{POINTS}[{i}]") for i, p in enumerate(sweep.points)]
+        else:
+            axes = [(axis, values, False) for axis, values in (sweep.grid if sweep else ())]
+            for axis, values in cli.items():
+                axes = [a for a in axes if a[0] != axis] + [(axis, tuple(values), True)]
+            typed_axes = []
+            for axis, values, from_text in axes:
+                where = f"{SWEEP}.{GRID}.{axis}"
+                origin = "--grid" if from_text else None
+                typed = [self._one(job, module, axis, v, where, from_text, origin) for v in values]
+                if not values:
+                    self.problem(job.name, where, "empty axis: give at least one value", origin)
+                seen: dict[str, int] = {}
+                for i, value in enumerate(typed):
+                    if value is not _BAD and json.dumps(value, sort_keys=True) in seen:
+                        self.problem(job.name, where, f"value {value!r} is given twice (duplicate point)", origin)
+                    seen[json.dumps(value, sort_keys=True, default=str)] = i
+                typed_axes.append((axis, typed))
+            size = math.prod(len(values) for _axis, values in typed_axes)
+            if size > self.max_jobs:
+                self.problem(job.name, SWEEP, f"the grid has {size:,} points, more than the limit of"
+                             f" {self.max_jobs:,} (--max-jobs, setting MAX_JOBS)")
+                return None
+            if len(self.problems) > before:
+                return None
+            points = [tuple(zip([a for a, _ in typed_axes], combo, strict=True))
+                      for combo in itertools.product(*(values for _axis, values in typed_axes))]
+        if len(self.problems) > before:
+            return None
+        excluded = [self._typed(job, module, p, f"{SWEEP}.exclude[{i}]") for i, p in
+                    enumerate(sweep.exclude if sweep else ())]
+        if len(self.problems) > before:
+            return None
+        kept = [p for p in points if not any(set(e) <= set(p) for e in excluded)] if excluded else points
+        return self._check_points(job, kept, bool(excluded))
+
+    def _check_points(self, job: JobSpec, points: list[Point], excluded: bool) -> list[Point] | None:
+        first: dict[str, int] = {}
+        names: dict[str, int] = {}
+        ok = True
+        for i, point in enumerate(points):
+            key, name = _key(point), member_suffix(point)
+            if key in first:
+                self.problem(job.name, f"{SWEEP}.{POINTS}[{i}]", f"duplicate point: same as point {first[key]}")
+                ok = False
+            elif name in names:
+                self.problem(job.name, SWEEP, f"points {names[name]} and {i} both get the member name"
+                             f" '{job.name}{SEP}{name}'")
+                ok = False
+            first.setdefault(key, i)
+            names.setdefault(name, i)
+        if not points:
+            self.problem(job.name, f"{SWEEP}.exclude" if excluded else SWEEP, "no point is left to run")
+            ok = False
+        return points if ok else None
+
+    def _typed(self, job: JobSpec, module: ModuleSpec, pairs: Point, where: str) -> Point:
+        return tuple((axis, self._one(job, module, axis, value, f"{where}.{axis}", False, None))
+                     for axis, value in pairs)
+
+    def _one(self, job: JobSpec, module: ModuleSpec, axis: str, value: Any, where: str, from_text: bool,
+             origin: str | None) -> Any:
+        spec = module.params.get(axis)
+        if spec is None:
+            if (job.name, axis) not in self.unknown:  # once per axis, not once per value
+                self.unknown.add((job.name, axis))
+                self.problem(job.name, where, f"unknown axis: module '{module.module_id}' has no parameter"
+                             f" '{axis}'", origin)
+            return _BAD
+        try:
+            return convert_param(spec, value, from_text=from_text)
+        except ValueError as exc:
+            self.problem(job.name, where, str(exc), origin)
+            return _BAD
+
+
+def _metrics_outputs(job: JobSpec, module: ModuleSpec) -> list[str]:
+    return [out for out in job.outputs if out in module.outputs and module.outputs[out].type == METRICS_TYPE]
+
+
+class _Bad:
+    def __repr__(self) -> str:
+        return "<invalid>"
+
+
+_BAD = _Bad()
