@@ -107,6 +107,7 @@ class _Expander:
         self.members_of: dict[str, list[str]] = {}                # data name -> members' data names
         self.points: dict[str, list[tuple[str, Point]]] = {}      # sweep -> [(suffix, point)]
         self.unknown: set[tuple[str, str]] = set()
+        self.broken: set[str] = set()  # data names of jobs that could not be expanded
         self.data_names = {v for job in pipe.jobs.values() for v in job.outputs.values() if not is_uri(v)}
 
     def problem(self, job: str, where: str, message: str, file: str | None = None) -> None:
@@ -130,47 +131,66 @@ class _Expander:
             return list(self.pipe.jobs)
 
     def _expand(self, job: JobSpec) -> None:
+        before = len(self.problems)
+        if not self._try_expand(job) and len(self.problems) > before:
+            # keep the job as written, so its readers report nothing more about it
+            self.broken.update(v for v in job.outputs.values() if not is_uri(v))
+            self.jobs.setdefault(job.name, JobSpec(job.name, job.module_id, job.inputs, job.outputs, job.params))
+
+    def _try_expand(self, job: JobSpec) -> bool:
+        module = self.modules.get(job.module_id)
+        swept = job.sweep is not None or job.name in self.grid
+        if any(r.value in self.broken for b in job.inputs.values() for r in b.refs):
+            self.broken.update(v for v in job.outputs.values() if not is_uri(v))
+            if swept and module is not None:  # its own problems are still worth reporting now
+                if job.select is not None:
+                    self._check_select(job, module)
+                self._typed_points(job, module)
+            self.jobs[job.name] = JobSpec(job.name, job.module_id, {
+                n: Binding(b.refs, b.is_list) for n, b in job.inputs.items()}, job.outputs, job.params)
+            return True
         families = {self.fanned[r.value][0] for b in job.inputs.values() if not b.collect
                     for r in b.refs if r.value in self.fanned}
-        module = self.modules.get(job.module_id)
         if len(families) > 1:
             self.problem(job.name, "input", f"reads outputs of several sweeps ({', '.join(sorted(families))}):"
                          " collect or select all but one")
-            return
-        if job.select is not None and job.sweep is None and job.name not in self.grid:
+            return False
+        if job.select is not None and not swept:
             self.problem(job.name, "select", "select: needs a sweep: on the same job")
-            return
-        if (job.sweep is not None or job.name in self.grid) and families:
+            return False
+        if swept and families:
             self.problem(job.name, SWEEP, f"reads a swept output of '{next(iter(families))}': a job cannot both fan"
-                         " out and sweep (collect or select that output)")
-            return
-        if job.sweep is not None or job.name in self.grid:
+                         " out and sweep (collect or select that output)", "--grid" if job.sweep is None else None)
+            return False
+        if swept:
             if module is None:
-                return  # the plan reports the module
+                return False  # the plan reports the module
             select_ok = job.select is None or self._check_select(job, module)
             points = self._typed_points(job, module)
             if points is None or not select_ok:
-                return
+                return False
             members = [(member_suffix(p), p, dict(p)) for p in points]
-            self.points[job.name] = [(s, p) for s, p, _ in members]
+            family = job.name
+            self.points[family] = [(s, p) for s, p, _ in members]
         elif families:
             family = next(iter(families))
             members = [(s, p, {}) for s, p in self.points[family]]
         else:
             self._add(job.name, self._rewire(job, None), None)
-            return
-        self._members(job, module, members)
+            return True
+        return self._members(job, module, family, members)
 
     # -- members --------------------------------------------------------------------------
-    def _members(self, job: JobSpec, module: ModuleSpec | None, members: list[tuple[str, Point, dict]]) -> None:
+    def _members(self, job: JobSpec, module: ModuleSpec | None, family: str,
+                 members: list[tuple[str, Point, dict]]) -> bool:
+        """One job per point; `family` is the sweep whose points these are (fan-out: upstream's)."""
         selected = job.select is not None
-        family = job.name
         if not selected:
             for out, value in job.outputs.items():
                 if is_uri(value):
                     self.problem(job.name, f"output.{out}", f"every member would export to {value}: give the"
                                  " output a data name, or add select: to export the winner only")
-                    return
+                    return False
         member_outputs: dict[str, list[str]] = {out: [] for out in job.outputs}
         for suffix, point, params in members:
             name = f"{job.name}{SEP}{suffix}"
@@ -193,6 +213,7 @@ class _Expander:
                                                            strict=True)))
         if selected and module is not None:
             self._select_step(job, module, member_outputs)
+        return True
 
     def _rewire(self, job: JobSpec, suffix: str | None) -> JobSpec:
         """The job with `{collect: D}` as D's member list and fanned data names as this member's."""
