@@ -120,7 +120,9 @@ def test_dry_run_lists_every_member_with_its_stable_name(env, ml, sweep_app):
     p = pipe(sweep_app, "fan", FAN % "x, y")
     dry = ml("runpipe", p, "-n", "--json")
     assert dry.code == 0, dry.err
-    names = [j["name"] for j in json.loads(dry.out)["jobs"]]
+    jobs = json.loads(dry.out)["jobs"]
+    names = [j["name"] for j in jobs]
+    assert {j["name"]: j["sweep"] for j in jobs}["evaluate__tag_y"] == {"job": "evaluate", "point": {"tag": "y"}}
     assert sorted(names) == sorted(["prep", "train__tag_x", "train__tag_y", "evaluate__tag_x", "evaluate__tag_y",
                                     "summary"])
     table = ml("runpipe", p, "-n")
@@ -217,8 +219,10 @@ def test_unparsable_metrics_fail_the_job_naming_the_output(env, ml, sweep_app):
     data = report(ml, pipe(sweep_app, "sel", SELECT % ("0.5", "a, bad", "eval.acc", "max")), code=1)
     bad = next(j for j in data["jobs"] if j["name"] == "train__value_0.5__label_bad")
     assert bad["result"] == "failed" and "metrics output 'metrics' does not parse" in bad["error"]
-    assert not any(p.name.endswith(".json") and p.stem in {h for h in bad["outputs"]}
-                   for p in (env.home / "cache" / "data").rglob("*"))
+    failed = record(env, bad["job_id"])
+    assert failed["status"] == "failed" and "metrics output 'metrics' does not parse" in failed["error"]
+    cached = {p.stem for p in (env.home / "cache" / "data").rglob("*.json")}
+    assert cached and not cached & set(failed["outputs"].values())  # nothing of the failed job entered the cache
     good = next(j for j in data["jobs"] if j["name"] == "train__value_0.5__label_a")
     assert record(env, good["job_id"])["metrics"] == {"eval.acc": 0.5, "label": "a"}
 

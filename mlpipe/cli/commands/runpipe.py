@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from mlpipe.cli.commands import add_json_flag, home_settings
 
 if TYPE_CHECKING:
+    from mlpipe.core.sweep import SweepTag
     from mlpipe.engine.build import Builder, JobStatus
 
 
@@ -79,7 +80,8 @@ def _dry_run(builder: Builder, as_json: bool) -> int:
     saved = saved_manifests(db_path(builder.settings, builder.plan.pipe_id))
     statuses = builder.explain(lambda name: saved.get(name, {}))
     if as_json:
-        print_json({"pipe": builder.plan.pipe_id, "jobs": [_status_json(s) for s in statuses]})
+        jobs = builder.plan.jobs
+        print_json({"pipe": builder.plan.pipe_id, "jobs": [_status_json(s, jobs[s.name].sweep) for s in statuses]})
         return 0
     stale = [s for s in statuses if s.status == "stale"]
     if not stale:
@@ -91,9 +93,9 @@ def _dry_run(builder: Builder, as_json: bool) -> int:
     return 0
 
 
-def _status_json(status: JobStatus) -> dict:
+def _status_json(status: JobStatus, sweep: SweepTag | None) -> dict:
     return {"name": status.name, "job_id": status.job_id, "status": status.status, "action": status.action,
-            "reasons": status.reasons}
+            "reasons": status.reasons, **({"sweep": sweep.as_json()} if sweep is not None else {})}
 
 
 def _run(builder: Builder, args: argparse.Namespace, jobs: int) -> int:
