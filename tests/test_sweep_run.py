@@ -122,7 +122,8 @@ def test_dry_run_lists_every_member_with_its_stable_name(env, ml, sweep_app):
     assert dry.code == 0, dry.err
     jobs = json.loads(dry.out)["jobs"]
     names = [j["name"] for j in jobs]
-    assert {j["name"]: j["sweep"] for j in jobs}["evaluate__tag_y"] == {"job": "evaluate", "point": {"tag": "y"}}
+    assert "sweep" not in jobs[names.index("prep")]
+    assert {j["name"]: j.get("sweep") for j in jobs}["evaluate__tag_y"] == {"job": "evaluate", "point": {"tag": "y"}}
     assert sorted(names) == sorted(["prep", "train__tag_x", "train__tag_y", "evaluate__tag_x", "evaluate__tag_y",
                                     "summary"])
     table = ml("runpipe", p, "-n")
