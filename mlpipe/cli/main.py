@@ -28,6 +28,8 @@ COMMANDS = {
     "sync": ("sync", "mirror the cache to or from S3"),
     "cron": ("cron", "print a crontab line for a pipe"),
     "gc": ("gc", "remove cache entries no pipe reaches"),
+    "metrics": ("metrics", "parameters and metrics of jobs side by side; `metrics diff A B`"),
+    "listexp": ("listexp", "experiments: the same table as `ml metrics`"),
 }
 
 
