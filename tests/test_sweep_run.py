@@ -7,40 +7,13 @@ from pathlib import Path
 
 import pytest
 from conftest import Env, write_tree
-
-SCORE = '''
-"""Write a model and its metrics; record the execution in $TOY_LOG."""
-import json, os, sys
-value, label, model, metrics, result = sys.argv[1:6]
-with open(os.environ["TOY_LOG"], "a") as log:
-    log.write(f"score:{value}:{label}\\n")
-with open(model, "w") as out:
-    out.write(f"model {value} {label}\\n")
-with open(metrics, "w") as out:
-    if label == "bad":
-        out.write("{not: [json")
-    else:
-        json.dump({"eval": {"acc": float(value)}, "label": label}, out)
-with open(result, "w") as out:
-    out.write(f"{value}\\nmore lines\\n")
-'''
-SCORE_YAML = """
-output:
-  model: {type: file}
-  metrics: {type: metrics}
-  result: {type: file}
-parameters:
-  value: {type: float, default: 0.5}
-  label: {type: str, default: ""}
-cmd: python -m toy.module.score value label model metrics result
-"""
+from sweepapp import add_score_module
 
 
 @pytest.fixture
 def sweep_app(toy: Path) -> Path:
     """The toy app (step: copies inputs, appends its name) plus `score` (metrics)."""
-    write_tree(toy, {"module/score.py": SCORE, "module/score.yaml": SCORE_YAML})
-    return toy
+    return add_score_module(toy)
 
 
 def pipe(app: Path, name: str, text: str) -> str:
