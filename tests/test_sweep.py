@@ -194,6 +194,14 @@ def test_collect_of_an_unswept_name_and_a_cli_grid_on_points_are_errors() -> Non
     assert found == ["--grid: job 'train': sweep: --grid needs a sweep with grid:, this one has points:"]
 
 
+def test_set_cannot_override_a_swept_parameter_but_applies_to_every_member() -> None:
+    found = problems(swept("{grid: {epochs: [1, 2]}}"), overrides={"train": {"epochs": "3"}})
+    assert found == ["--set: job 'train': parameters.epochs: parameter 'epochs' is swept: change the sweep"
+                     " (or use --grid)"]
+    p = plan(swept("{grid: {epochs: [1, 2]}}"), overrides={"train": {"rate": "0.5"}})
+    assert [p.jobs[m].params["rate"] for m in p.sweeps["train"]] == [0.5, 0.5]
+
+
 def test_a_member_cannot_export_to_one_uri_and_select_needs_a_sweep() -> None:
     found = problems(swept("{grid: {epochs: [1, 2]}}", outputs="{model: 's3://bkt/m.pkl'}"))
     assert found == [f"{FILE}: job 'train': output.model: every member would export to s3://bkt/m.pkl: give the"

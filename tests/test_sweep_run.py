@@ -159,6 +159,8 @@ def test_select_publishes_the_winner_under_the_plain_name(env, ml, sweep_app, mo
     assert step["select"]["values"] == {"train__value_0.5__label_a": 0.5, "train__value_0.9__label_a": 0.9,
                                         "train__value_0.2__label_a": 0.2}
     assert step["select"]["mode"] == mode and step["status"] == "succeeded"
+    rerun = ml("runjob", "--job_id", step["job_id"])
+    assert rerun.code == 2 and "a sweep's select step runs again with its pipe: ml runpipe" in rerun.err
 
 
 def test_select_ties_go_to_the_first_point(env, ml, sweep_app):

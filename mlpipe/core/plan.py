@@ -18,7 +18,7 @@ from typing import Any
 
 from mlpipe.core.errors import Problem, SpecError, UriError
 from mlpipe.core.spec import INPUT, OUTPUT, PARAMETERS, Binding, JobSpec, ModuleSpec, PipeSpec, convert_param
-from mlpipe.core.sweep import DEFAULT_MAX_JOBS, SweepTag, expand_sweeps
+from mlpipe.core.sweep import DEFAULT_MAX_JOBS, SweepTag, expand_sweeps, swept_axes
 from mlpipe.core.sweep_spec import SelectSpec
 from mlpipe.core.uri import Uri, is_uri, parse_uri
 
@@ -95,6 +95,10 @@ def make_plan(
     for name in overrides:
         if name not in pipe.jobs:
             problems.append(Problem("--set", f"unknown job '{name}'{_hint(name, pipe.jobs)}"))
+            continue
+        for param in sorted(swept_axes(pipe.jobs[name], grid) & set(overrides[name])):
+            problems.append(Problem("--set", f"parameter '{param}' is swept: change the sweep (or use --grid)",
+                                    name, f"{PARAMETERS}.{param}"))
     planned: dict[str, PlannedJob] = {}
     sweeps: dict[str, list[str]] = {}
     for job in jobs.values():

@@ -77,6 +77,15 @@ def has_sweeps(pipe: PipeSpec) -> bool:
                for job in pipe.jobs.values())
 
 
+def swept_axes(job: JobSpec, grid: Mapping[str, Mapping[str, Sequence[str]]] | None = None) -> set[str]:
+    """The parameters a job's sweep (and `--grid`) varies."""
+    axes = set((grid or {}).get(job.name, {}))
+    if job.sweep is not None:
+        axes.update(axis for axis, _values in job.sweep.grid)
+        axes.update(axis for point in job.sweep.points or () for axis, _value in point)
+    return axes
+
+
 def expand_sweeps(
     pipe: PipeSpec,
     modules: Mapping[str, ModuleSpec | None],
