@@ -58,7 +58,12 @@ class Expansion:
 
 def render_value(value: Any) -> str:
     """A point value as it appears in member names: canonical, safe, at most 24 characters."""
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+    if isinstance(value, str):
+        text = value
+    elif type(value) in (int, float):
+        text = repr(value)  # what json.dumps writes for these (finite floats only reach here)
+    else:
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
     if len(text) > _LONG:
         return md5_text(text)[:8]
     return _UNSAFE.sub("_", text)
@@ -68,8 +73,13 @@ def member_suffix(point: Point) -> str:
     return SEP.join(f"{axis}_{render_value(value)}" for axis, value in point)
 
 
+def _canonical(value: Any) -> str:
+    """The type-tagged JSON of a value: 1, 1.0, True and "1" are four different points."""
+    return f"{type(value).__name__}:{json.dumps(value, sort_keys=True, default=str)}"
+
+
 def _key(point: Point) -> str:
-    return json.dumps(sorted(point), sort_keys=True, default=str)
+    return "\0".join(f"{axis}={_canonical(value)}" for axis, value in sorted(point, key=lambda p: p[0]))
 
 
 def has_sweeps(pipe: PipeSpec) -> bool:
@@ -298,11 +308,12 @@ class _Expander:
                 typed = [self._one(job, module, axis, v, where, from_text, origin) for v in values]
                 if not values:
                     self.problem(job.name, where, "empty axis: give at least one value", origin)
-                seen: dict[str, int] = {}
-                for i, value in enumerate(typed):
-                    if value is not _BAD and json.dumps(value, sort_keys=True) in seen:
+                seen: set[str] = set()
+                for value in typed:
+                    key = value if type(value) is str else _canonical(value)
+                    if value is not _BAD and key in seen:
                         self.problem(job.name, where, f"value {value!r} is given twice (duplicate point)", origin)
-                    seen[json.dumps(value, sort_keys=True, default=str)] = i
+                    seen.add(key)
                 typed_axes.append((axis, typed))
             size = math.prod(len(values) for _axis, values in typed_axes)
             if size > self.max_jobs:
