@@ -171,3 +171,16 @@ def test_a_second_home_sees_the_same_metrics_through_the_mirror(env, ml, app, s3
     assert second == first
     monkeypatch.setenv("MLPIPE_S3_MIRROR", "")  # fetched once, kept: no mirror needed to see them again
     assert metrics_json(ml, pipe) == first
+
+
+@pytest.mark.parametrize("rows", [
+    [["train__a_1", "0.5", ""], ["t", "10", "x"]],
+    [["naïve", "1", "2"]],  # not ASCII: tabulate draws it
+])
+def test_text_table_matches_tabulate(rows: list[list[str]]) -> None:
+    from tabulate import tabulate
+
+    from mlpipe.cli.report import render_text_table
+
+    headers = ["job", "value", "eval.acc"]
+    assert render_text_table(rows, headers) == tabulate(rows, headers=headers, disable_numparse=True)

@@ -54,13 +54,12 @@ def run(args: argparse.Namespace) -> int:
     if args.only_changed:
         params, metrics = experiments.changed(rows, params), experiments.changed(rows, metrics)
     if args.json:
-        from mlpipe.cli.report import print_json
 
-        print_json({"pipe": pipe, "columns": {"params": params, "metrics": metrics},
-                    "rows": [_row_json(r, params, metrics) for r in rows]})
+        _print_json(pipe, params, metrics, rows)
         return 0
     with_pipe = pipe is None and len({r.pipe for r in rows}) > 1
-    headers = ["job", *(["pipe"] if with_pipe else []), *params, *metrics]
+    metric_headers = [f"{m} (metric)" if m in params else m for m in metrics]
+    headers = ["job", *(["pipe"] if with_pipe else []), *params, *metric_headers]
     cells = [[r.job, *([r.pipe] if with_pipe else []), *(_cell(r.params.get(p)) for p in params),
               *(_cell(r.metrics.get(m)) for m in metrics)] for r in rows]
     if args.csv:
@@ -74,10 +73,19 @@ def run(args: argparse.Namespace) -> int:
     elif not rows:
         print("(no successful job records" + (f" for {pipe}" if pipe else "") + ")")
     else:
-        from tabulate import tabulate
+        from mlpipe.cli.report import render_text_table
 
-        print(tabulate(cells, headers=headers, tablefmt="simple", disable_numparse=True))
+        print(render_text_table(cells, headers))
     return 0
+
+
+def _print_json(pipe: str | None, params: list[str], metrics: list[str], rows: list[Row]) -> None:
+    """The JSON shape of DESIGN.md, one row per line (10,000 rows print fast with the C encoder)."""
+    import json
+
+    head = json.dumps({"pipe": pipe, "columns": {"params": params, "metrics": metrics}})[:-1]
+    body = ",\n  ".join(json.dumps(_row_json(r, params, metrics)) for r in rows)
+    print(f'{head}, "rows": [\n  {body}\n]}}' if rows else f'{head}, "rows": []}}')
 
 
 def _row_json(row: Row, params: list[str], metrics: list[str]) -> dict[str, Any]:
