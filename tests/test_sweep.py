@@ -98,8 +98,8 @@ def test_points_and_exclude() -> None:
 
 
 def test_grid_from_the_command_line_replaces_or_adds_an_axis() -> None:
-    p = plan(swept("{grid: {epochs: [5]}}"), grid={"train": {"epochs": ["1", "2"], "deep": ["true"]}})
-    assert p.sweeps["train"] == ["train__epochs_1__deep_true", "train__epochs_2__deep_true"]
+    p = plan(swept("{grid: {epochs: [5], loss: [a]}}"), grid={"train": {"epochs": ["1", "2"], "deep": ["true"]}})
+    assert p.sweeps["train"] == ["train__epochs_1__loss_a__deep_true", "train__epochs_2__loss_a__deep_true"]
     unswept = "jobs:\n  train: {module: demo/module/train, output: {model: model}}\n"
     assert plan(unswept, grid={"train": {"loss": ["x", "y"]}}).sweeps["train"] == ["train__loss_x", "train__loss_y"]
 

@@ -299,8 +299,10 @@ class _Expander:
             points = [self._typed(job, module, p, f"{SWEEP}.{POINTS}[{i}]") for i, p in enumerate(sweep.points)]
         else:
             axes = [(axis, values, False) for axis, values in (sweep.grid if sweep else ())]
-            for axis, values in cli.items():
-                axes = [a for a in axes if a[0] != axis] + [(axis, tuple(values), True)]
+            for axis, values in cli.items():  # a replaced axis keeps its place, so member names stay
+                given = (axis, tuple(values), True)
+                axes = ([given if a[0] == axis else a for a in axes] if any(a[0] == axis for a in axes)
+                        else [*axes, given])
             typed_axes = []
             for axis, values, from_text in axes:
                 where = f"{SWEEP}.{GRID}.{axis}"
