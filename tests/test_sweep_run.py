@@ -100,7 +100,8 @@ def test_dry_run_lists_every_member_with_its_stable_name(env, ml, sweep_app):
     assert sorted(names) == sorted(["prep", "train__tag_x", "train__tag_y", "evaluate__tag_x", "evaluate__tag_y",
                                     "summary"])
     table = ml("runpipe", p, "-n")
-    assert "train__tag_x" in table.out and "6 of 6 jobs stale" in table.out
+    assert "train__tag_x" in table.out and table.out.splitlines()[-3:] == [
+        "sweep train: 2 members, 2 stale", "sweep evaluate: 2 members, 2 stale", "6 of 6 jobs stale"]
     assert env.executed() == []
 
 

@@ -89,6 +89,9 @@ def _dry_run(builder: Builder, as_json: bool) -> int:
         return 0
     print_table(([s.name, s.status, s.action, short(s.job_id), "; ".join(s.reasons)] for s in statuses),
                 ["job", "status", "action", "job_id", "reasons"])
+    stale_names = {s.name for s in stale}
+    for sweep, members in builder.plan.sweeps.items():  # members are grouped under their sweep
+        print(f"sweep {sweep}: {len(members)} members, {len(stale_names.intersection(members))} stale")
     print(f"{len(stale)} of {len(statuses)} jobs stale")
     return 0
 
