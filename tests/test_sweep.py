@@ -251,6 +251,15 @@ def test_bad_loop_search_is_a_validation_error(loops: str, message: str, tmp_pat
     assert not (tmp_path / "X").exists()
 
 
+def test_a_swept_job_of_an_unknown_module_is_reported_once() -> None:
+    found = problems("""
+    jobs:
+      train: {module: demo/module/nosuch, output: {model: model}, sweep: {grid: {a: [1]}}}
+      use: {module: demo/module/use, input: {model: {collect: model}}, output: {out: used}}
+    """)
+    assert found == [f"{FILE}: job 'train': module: unknown module 'demo/module/nosuch'"]
+
+
 def test_problem_locations_are_structured() -> None:
     with pytest.raises(SpecError) as info:
         plan(swept("{grid: {epochs: [x]}}"))

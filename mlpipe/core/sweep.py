@@ -150,11 +150,12 @@ class _Expander:
             return list(self.pipe.jobs)
 
     def _expand(self, job: JobSpec) -> None:
-        before = len(self.problems)
-        if not self._try_expand(job) and len(self.problems) > before:
-            # keep the job as written, so its readers report nothing more about it
+        if not self._try_expand(job):
+            # kept as written (the plan still checks its module and inputs), and its readers
+            # report nothing more about it
             self.broken.update(v for v in job.outputs.values() if not is_uri(v))
-            self.jobs.setdefault(job.name, JobSpec(job.name, job.module_id, job.inputs, job.outputs, job.params))
+            self.jobs.setdefault(job.name, JobSpec(job.name, job.module_id, {
+                n: Binding(b.refs, b.is_list) for n, b in job.inputs.items()}, job.outputs, job.params))
 
     def _try_expand(self, job: JobSpec) -> bool:
         module = self.modules.get(job.module_id)
@@ -242,6 +243,7 @@ class _Expander:
                 data = binding.refs[0].value
                 if data not in self.members_of:
                     self.problem(job.name, f"input.{name}", f"collect: '{data}' is not the output of a swept job")
+                    inputs[name] = Binding(binding.refs, True)
                     continue
                 inputs[name] = Binding(tuple(Ref(d) for d in self.members_of[data]), True)
             elif suffix is not None and any(r.value in self.fanned for r in binding.refs):
