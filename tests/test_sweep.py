@@ -10,7 +10,8 @@ import pytest
 from mlpipe.core.errors import Problem, SpecError
 from mlpipe.core.plan import Plan, make_plan
 from mlpipe.core.spec import ModuleSpec, parse_module, parse_pipe
-from mlpipe.core.sweep import SELECT_MODULE, member_suffix, render_value
+from mlpipe.core.sweep import SELECT_MODULE
+from mlpipe.core.sweep_points import member_suffix, render_value
 
 FILE = "apps/demo/pipe/p.yaml"
 TRAIN = """

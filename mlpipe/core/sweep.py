@@ -12,30 +12,21 @@ A pipe without `sweep:`, `select:` or `{collect: ...}` comes back unchanged.
 
 from __future__ import annotations
 
-import itertools
-import json
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
 from mlpipe.core.errors import Problem
-from mlpipe.core.hashing import md5_text
 from mlpipe.core.metrics import METRICS_TYPE
-from mlpipe.core.spec import Binding, JobSpec, ModuleSpec, ParamSpec, PipeSpec, PortSpec, Ref, convert_param
-from mlpipe.core.sweep_spec import GRID, POINTS, SWEEP
+from mlpipe.core.spec import Binding, JobSpec, ModuleSpec, ParamSpec, PipeSpec, PortSpec, Ref
+from mlpipe.core.sweep_points import SEP, Point, member_suffix, typed_points
+from mlpipe.core.sweep_spec import SWEEP
 from mlpipe.core.uri import is_uri
 
-SEP = "__"
 SELECT_MODULE = "mlpipe/builtin/select"
 SELECT_VERSION = "1"   # bump when the select step's behaviour changes: its hash follows it
 DEFAULT_MAX_JOBS = 10_000
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
-_LONG = 24
-
-Point = tuple[tuple[str, Any], ...]
 
 
 @dataclass(frozen=True)
@@ -54,32 +45,6 @@ class Expansion:
     jobs: dict[str, JobSpec]                 # every job after expansion (members in point order)
     tags: dict[str, SweepTag] = field(default_factory=dict)             # member -> sweep and point
     select_modules: dict[str, ModuleSpec] = field(default_factory=dict)  # select step -> its module
-
-
-def render_value(value: Any) -> str:
-    """A point value as it appears in member names: canonical, safe, at most 24 characters."""
-    if isinstance(value, str):
-        text = value
-    elif type(value) in (int, float):
-        text = repr(value)  # what json.dumps writes for these (finite floats only reach here)
-    else:
-        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
-    if len(text) > _LONG:
-        return md5_text(text)[:8]
-    return _UNSAFE.sub("_", text)
-
-
-def member_suffix(point: Point) -> str:
-    return SEP.join(f"{axis}_{render_value(value)}" for axis, value in point)
-
-
-def _canonical(value: Any) -> str:
-    """The type-tagged JSON of a value: 1, 1.0, True and "1" are four different points."""
-    return f"{type(value).__name__}:{json.dumps(value, sort_keys=True, default=str)}"
-
-
-def _key(point: Point) -> str:
-    return "\0".join(f"{axis}={_canonical(value)}" for axis, value in sorted(point, key=lambda p: p[0]))
 
 
 def has_sweeps(pipe: PipeSpec) -> bool:
@@ -125,7 +90,6 @@ class _Expander:
         self.fanned: dict[str, tuple[str, dict[str, str]]] = {}  # data name -> (sweep, suffix -> member's)
         self.members_of: dict[str, list[str]] = {}                # data name -> members' data names
         self.points: dict[str, list[tuple[str, Point]]] = {}      # sweep -> [(suffix, point)]
-        self.unknown: set[tuple[str, str]] = set()
         self.broken: set[str] = set()  # data names of jobs that could not be expanded
         self.data_names = {v for job in pipe.jobs.values() for v in job.outputs.values() if not is_uri(v)}
 
@@ -165,7 +129,7 @@ class _Expander:
             if swept and module is not None:  # its own problems are still worth reporting now
                 if job.select is not None:
                     self._check_select(job, module)
-                self._typed_points(job, module)
+                typed_points(job, module, self.grid.get(job.name, {}), self.max_jobs, self.file, self.problems)
             self.jobs[job.name] = JobSpec(job.name, job.module_id, {
                 n: Binding(b.refs, b.is_list) for n, b in job.inputs.items()}, job.outputs, job.params)
             return True
@@ -186,7 +150,8 @@ class _Expander:
             if module is None:
                 return False  # the plan reports the module
             select_ok = job.select is None or self._check_select(job, module)
-            points = self._typed_points(job, module)
+            points = typed_points(job, module, self.grid.get(job.name, {}), self.max_jobs, self.file,
+                                  self.problems)
             if points is None or not select_ok:
                 return False
             members = [(member_suffix(p), p, dict(p)) for p in points]
@@ -289,101 +254,5 @@ class _Expander:
         self.select_modules[job.name] = step
         self._add(job.name, JobSpec(job.name, SELECT_MODULE, inputs, dict(job.outputs), params, None, select), None)
 
-    # -- points ---------------------------------------------------------------------------
-    def _typed_points(self, job: JobSpec, module: ModuleSpec) -> list[Point] | None:
-        before = len(self.problems)
-        sweep = job.sweep
-        cli = self.grid.get(job.name, {})
-        if sweep is not None and sweep.points is not None:
-            if cli:
-                self.problem(job.name, SWEEP, "--grid needs a sweep with grid:, this one has points:", "--grid")
-                return None
-            points = [self._typed(job, module, p, f"{SWEEP}.{POINTS}[{i}]") for i, p in enumerate(sweep.points)]
-        else:
-            axes = [(axis, values, False) for axis, values in (sweep.grid if sweep else ())]
-            for axis, values in cli.items():  # a replaced axis keeps its place, so member names stay
-                given = (axis, tuple(values), True)
-                axes = ([given if a[0] == axis else a for a in axes] if any(a[0] == axis for a in axes)
-                        else [*axes, given])
-            typed_axes = []
-            for axis, values, from_text in axes:
-                where = f"{SWEEP}.{GRID}.{axis}"
-                origin = "--grid" if from_text else None
-                typed = [self._one(job, module, axis, v, where, from_text, origin) for v in values]
-                if not values:
-                    self.problem(job.name, where, "empty axis: give at least one value", origin)
-                seen: set[str] = set()
-                for value in typed:
-                    key = value if type(value) is str else _canonical(value)
-                    if value is not _BAD and key in seen:
-                        self.problem(job.name, where, f"value {value!r} is given twice (duplicate point)", origin)
-                    seen.add(key)
-                typed_axes.append((axis, typed))
-            size = math.prod(len(values) for _axis, values in typed_axes)
-            if size > self.max_jobs:
-                self.problem(job.name, SWEEP, f"the grid has {size:,} points, more than the limit of"
-                             f" {self.max_jobs:,} (--max-jobs, setting MAX_JOBS)")
-                return None
-            if len(self.problems) > before:
-                return None
-            points = [tuple(zip([a for a, _ in typed_axes], combo, strict=True))
-                      for combo in itertools.product(*(values for _axis, values in typed_axes))]
-        if len(self.problems) > before:
-            return None
-        excluded = [self._typed(job, module, p, f"{SWEEP}.exclude[{i}]") for i, p in
-                    enumerate(sweep.exclude if sweep else ())]
-        if len(self.problems) > before:
-            return None
-        kept = [p for p in points if not any(set(e) <= set(p) for e in excluded)] if excluded else points
-        return self._check_points(job, kept, bool(excluded))
-
-    def _check_points(self, job: JobSpec, points: list[Point], excluded: bool) -> list[Point] | None:
-        first: dict[str, int] = {}
-        names: dict[str, int] = {}
-        ok = True
-        for i, point in enumerate(points):
-            key, name = _key(point), member_suffix(point)
-            if key in first:
-                self.problem(job.name, f"{SWEEP}.{POINTS}[{i}]", f"duplicate point: same as point {first[key]}")
-                ok = False
-            elif name in names:
-                self.problem(job.name, SWEEP, f"points {names[name]} and {i} both get the member name"
-                             f" '{job.name}{SEP}{name}'")
-                ok = False
-            first.setdefault(key, i)
-            names.setdefault(name, i)
-        if not points:
-            self.problem(job.name, f"{SWEEP}.exclude" if excluded else SWEEP, "no point is left to run")
-            ok = False
-        return points if ok else None
-
-    def _typed(self, job: JobSpec, module: ModuleSpec, pairs: Point, where: str) -> Point:
-        return tuple((axis, self._one(job, module, axis, value, f"{where}.{axis}", False, None))
-                     for axis, value in pairs)
-
-    def _one(self, job: JobSpec, module: ModuleSpec, axis: str, value: Any, where: str, from_text: bool,
-             origin: str | None) -> Any:
-        spec = module.params.get(axis)
-        if spec is None:
-            if (job.name, axis) not in self.unknown:  # once per axis, not once per value
-                self.unknown.add((job.name, axis))
-                self.problem(job.name, where, f"unknown axis: module '{module.module_id}' has no parameter"
-                             f" '{axis}'", origin)
-            return _BAD
-        try:
-            return convert_param(spec, value, from_text=from_text)
-        except ValueError as exc:
-            self.problem(job.name, where, str(exc), origin)
-            return _BAD
-
-
 def _metrics_outputs(job: JobSpec, module: ModuleSpec) -> list[str]:
     return [out for out in job.outputs if out in module.outputs and module.outputs[out].type == METRICS_TYPE]
-
-
-class _Bad:
-    def __repr__(self) -> str:
-        return "<invalid>"
-
-
-_BAD = _Bad()
