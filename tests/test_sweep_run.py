@@ -237,3 +237,13 @@ def test_loop_search_refuses_code_in_its_lists(env, ml, sweep_app, tmp_path):
     result = ml("runpipe", pipe(sweep_app, "loop", text))
     assert result.code == 2 and "parameters.loop_parameters.v" in result.err and "not a Python literal" in result.err
     assert not marker.exists() and env.executed() == []
+
+
+def test_select_exports_the_winner_only(env, ml, sweep_app, tmp_path):
+    target = tmp_path / "exports" / "best.txt"
+    text = SELECT % ("0.5, 0.9", "a", "eval.acc", "max")
+    text = text.replace("output: {model: model,", f"output: {{model: 'local://{target}',").replace(
+        "input: {inputs: model}", "input: {inputs: result}")
+    data = report(ml, pipe(sweep_app, "sel", text))
+    assert target.read_text() == "model 0.9 a\n"
+    assert results(data)["train"] == "ran"
