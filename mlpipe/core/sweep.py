@@ -13,7 +13,7 @@ A pipe without `sweep:`, `select:` or `{collect: ...}` comes back unchanged.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from graphlib import CycleError, TopologicalSorter
 from typing import Any
 
@@ -118,8 +118,7 @@ class _Expander:
             # kept as written (the plan still checks its module and inputs), and its readers
             # report nothing more about it
             self.broken.update(v for v in job.outputs.values() if not is_uri(v))
-            self.jobs.setdefault(job.name, JobSpec(job.name, job.module_id, {
-                n: Binding(b.refs, b.is_list) for n, b in job.inputs.items()}, job.outputs, job.params))
+            self.jobs.setdefault(job.name, _as_written(job))
 
     def _try_expand(self, job: JobSpec) -> bool:
         module = self.modules.get(job.module_id)
@@ -130,8 +129,7 @@ class _Expander:
                 if job.select is not None:
                     self._check_select(job, module)
                 typed_points(job, module, self.grid.get(job.name, {}), self.max_jobs, self.file, self.problems)
-            self.jobs[job.name] = JobSpec(job.name, job.module_id, {
-                n: Binding(b.refs, b.is_list) for n, b in job.inputs.items()}, job.outputs, job.params)
+            self.jobs[job.name] = _as_written(job)
             return True
         families = {self.fanned[r.value][0] for b in job.inputs.values() if not b.collect
                     for r in b.refs if r.value in self.fanned}
@@ -188,7 +186,7 @@ class _Expander:
                 outputs[out] = data
                 member_outputs[out].append(data)
             spec = self._rewire(job, suffix)
-            spec = JobSpec(name, job.module_id, spec.inputs, outputs, {**job.params, **params})
+            spec = replace(spec, name=name, outputs=outputs, params={**job.params, **params})
             self._add(name, spec, job.name, SweepTag(job.name, dict(point)))
         for out, value in job.outputs.items():
             if not is_uri(value):
@@ -217,7 +215,7 @@ class _Expander:
                 inputs[name] = Binding(refs, binding.is_list)
             else:
                 inputs[name] = binding
-        return JobSpec(job.name, job.module_id, inputs, job.outputs, job.params)
+        return replace(job, inputs=inputs, sweep=None, select=None)
 
     def _add(self, name: str, spec: JobSpec, origin: str | None, tag: SweepTag | None = None) -> None:
         if name in self.jobs or (origin is not None and name in self.pipe.jobs):
@@ -252,7 +250,13 @@ class _Expander:
         inputs = {out: Binding(tuple(Ref(d) for d in datas), True) for out, datas in member_outputs.items()}
         params = {"metric": select.metric, "mode": select.mode, "first_line": select.first_line, "metrics": metrics}
         self.select_modules[job.name] = step
-        self._add(job.name, JobSpec(job.name, SELECT_MODULE, inputs, dict(job.outputs), params, None, select), None)
+        self._add(job.name, JobSpec(job.name, SELECT_MODULE, inputs, dict(job.outputs), params, select=select), None)
+
+def _as_written(job: JobSpec) -> JobSpec:
+    """A job that could not be expanded, as one job (collect inputs as plain lists)."""
+    inputs = {n: Binding(b.refs, b.is_list) for n, b in job.inputs.items()}
+    return replace(job, inputs=inputs, sweep=None, select=None)
+
 
 def _metrics_outputs(job: JobSpec, module: ModuleSpec) -> list[str]:
     return [out for out in job.outputs if out in module.outputs and module.outputs[out].type == METRICS_TYPE]
