@@ -43,6 +43,8 @@ COMMANDS = {
     "runall": ("runall", "run every pipe on the apps path"),
     "graph": ("graph", "print a pipe's job graph (dot, mermaid, svg, json)"),
     "ui": ("ui", "serve the local web UI: pipes, DAGs, jobs, logs, metrics"),
+    "metrics": ("metrics", "parameters and metrics of jobs side by side; `metrics diff A B`"),
+    "listexp": ("listexp", "experiments: the same table as `ml metrics`"),
 }
 
 

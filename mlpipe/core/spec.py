@@ -13,8 +13,10 @@ from difflib import get_close_matches
 from functools import cache
 from typing import Any
 
+from mlpipe.core import loop_search
 from mlpipe.core.errors import Problem, SpecError
 from mlpipe.core.shell import lex, uses_shell_syntax
+from mlpipe.core.sweep_spec import SELECT, SWEEP, SelectSpec, SweepSpec, parse_select, parse_sweep
 from mlpipe.core.uri import is_uri
 
 # YAML keys
@@ -27,7 +29,8 @@ MODULE_KEYS = {INPUT, OUTPUT, PARAMETERS, CMD, SOURCE, VERSION, ALWAYS, SHELL, I
 PORT_KEYS = {"type", "optional", "datafile", "description", "help"}
 PARAM_KEYS = {"type", "default", "flag", "optional", "description", "help", "choices"}
 PIPE_KEYS = {VERSION, JOBS, INCLUDES, "description"}
-JOB_KEYS = {MODULE, INPUT, OUTPUT, PARAMETERS, ALWAYS, "description"}
+JOB_KEYS = {MODULE, INPUT, OUTPUT, PARAMETERS, ALWAYS, "description", SWEEP, SELECT}
+COLLECT = "collect"
 PIN_KEYS = {"uri", "md5", "sha256"}
 
 PARAM_TYPES = {"int": "int", "float": "float", "str": "str", "string": "str", "text": "str",
@@ -118,6 +121,7 @@ class Binding:
 
     refs: tuple[Ref, ...]
     is_list: bool = False
+    collect: bool = False  # `{collect: DATA}`: every sweep member's DATA, as a list (see sweep.py)
 
 
 @dataclass(frozen=True)
@@ -128,6 +132,8 @@ class JobSpec:
     outputs: dict[str, str] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     always: bool = False
+    sweep: SweepSpec | None = None
+    select: SelectSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -406,6 +412,16 @@ def pipe_from_data(data: Any, file: str, pipe_id: str, found: list[Problem] | No
 def _parse_job(name: str, body: Any, file: str, problems: list[Problem]) -> JobSpec:
     body = _mapping(body, file, name, "job", problems)
     problems += _unknown_keys(body, JOB_KEYS, file, name, "job")
+    sweep = parse_sweep(body[SWEEP], file, name, problems) if SWEEP in body else None
+    select = parse_select(body[SELECT], file, name, problems) if SELECT in body else None
+    if body.get(MODULE) == loop_search.LOOP_SEARCH:
+        if sweep is not None or select is not None:
+            problems.append(Problem(file, "a loop_search job takes no sweep: or select:", name, SWEEP))
+        template, sweep, select = loop_search.translate(body, file, name, problems)
+        if template is None:
+            return JobSpec(name, "")  # its problems are reported; a job without a module plans nothing
+        problems += _unknown_keys(template, JOB_KEYS - {SWEEP, SELECT}, file, name, "parameters.template")
+        body = template
     module = body.get(MODULE)
     if not isinstance(module, str) or not module:
         problems.append(Problem(file, "missing module id (APP/module/NAME)", name, MODULE))
@@ -423,10 +439,16 @@ def _parse_job(name: str, body: Any, file: str, problems: list[Problem]) -> JobS
         outputs[str(key)] = value
     params = dict(_mapping(body.get(PARAMETERS), file, name, PARAMETERS, problems))
     always = _bool(body.get(ALWAYS), file, f"{name}.{ALWAYS}", problems, False)
-    return JobSpec(name, module, inputs, outputs, params, always)
+    return JobSpec(name, module, inputs, outputs, params, always, sweep, select)
 
 
 def _parse_binding(value: Any, file: str, job: str, where: str, problems: list[Problem]) -> Binding | None:
+    if isinstance(value, dict) and COLLECT in value:
+        name = value[COLLECT]
+        if len(value) != 1 or not isinstance(name, str) or not NAME_RE.match(name):
+            problems.append(Problem(file, f"expected {{collect: DATA_NAME}}, got {value!r}", job, where))
+            return None
+        return Binding((Ref(name),), True, collect=True)
     items = value if isinstance(value, list) else [value]
     refs = []
     for item in items:

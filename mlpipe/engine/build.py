@@ -30,6 +30,7 @@ from mlpipe.core.plan import Plan, PlannedJob
 from mlpipe.core.spec import ModuleSpec, Ref
 from mlpipe.core.uri import Uri, redact
 from mlpipe.engine.job_config import write_job_config
+from mlpipe.engine.job_metrics import read_metrics
 from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import Settings
 from mlpipe.sources import Fetched, SourceContext, Sources
@@ -218,7 +219,7 @@ class Builder:
         if reasons:
             self._unresolved[(name, fetch)] = (generation, reasons)
             raise Unresolved(reasons)
-        source = self.source_md5(job.module)
+        source = "" if job.select is not None else self.source_md5(job.module)  # a select step: no files
         key = module_key(job.module.module_id, source, job.module.version)
         job_hash, outputs = compute_hashes(key, fingerprints, job.params, job.outputs)
         outputs = self._expected_outputs(job, job_hash, outputs)
@@ -328,7 +329,12 @@ class Builder:
                 result = PULLED
             else:
                 self.on_event(name, "start")
-                identity = self._execute(job, identity, started, lock_fd)
+                if job.select is not None:
+                    from mlpipe.engine.select_step import run_select
+
+                    run_select(self, job, identity, started)
+                else:
+                    identity = self._execute(job, identity, started, lock_fd)
                 result = RAN
         self._export(job, identity)
         self._finish(name, identity, result, time.time() - started)
@@ -365,6 +371,7 @@ class Builder:
             identity.job_hash, self.plan.pipe_id, job.name, job.module.module_id, dict(job.params),
             dict(identity.inputs), dict(identity.outputs), started=started, runner_pid=os.getpid(),
             input_refs={name: [self._ref_origin(ref) for ref in b.refs] for name, b in job.inputs.items()},
+            sweep=job.sweep.as_json() if job.sweep is not None else None,
         )
         stderr_log = records.log_paths(self.settings.jobs_dir, identity.job_hash)[1]
         try:
@@ -374,12 +381,15 @@ class Builder:
             record.exit_code, record.ended = code, time.time()
             missing = [out for out, path in produced.items()
                        if not os.path.lexists(path) and not job.module.outputs[out].optional]
-            if code != 0 or missing:
+            bad_metrics = None
+            if code == 0 and not missing:
+                record.metrics, bad_metrics = read_metrics(job, produced)
+            if code != 0 or missing or bad_metrics:
                 from mlpipe.engine.execute import describe_exit
 
                 record.stderr_tail = _tail(stderr_log)
                 raise JobFailed(f"job '{job.name}' failed: "
-                                + (describe_exit(code) if code != 0
+                                + (describe_exit(code) if code != 0 else bad_metrics if bad_metrics
                                    else f"exited 0 but did not write output(s): {', '.join(missing)}")
                                 + f" (log: {stderr_log})")
             entries = [self._publish(job, identity, scratch, out, path)

@@ -139,9 +139,10 @@ def load_pipe_with_includes(apps: AppIndex, path: Path, pipe_id: str, memo: Yaml
 
 def load_plan(
     settings: Settings, pipe_ref: str, overrides: Mapping[str, Mapping[str, str]] | None = None,
-    found: list[Problem] | None = None,
+    found: list[Problem] | None = None, grid: Mapping[str, Mapping[str, list[str]]] | None = None,
 ) -> tuple[Plan, AppIndex]:
     """Resolve, read and validate a pipe and every module it uses; all problems at once.
+    `grid` holds `--grid JOB.PARAM=a,b` axes; sweeps expand to at most setting MAX_JOBS jobs.
 
     Given a `found` list, the problems go there and the plan of the jobs that passed is
     returned, for the caller's own checks (local inputs); else SpecError.
@@ -162,7 +163,7 @@ def load_plan(
         except UsageError as exc:
             problems.append(Problem(str(path), str(exc), job.name, "module"))
             modules[job.module_id] = None
-    plan, problems = check_plan(pipe, modules, overrides, problems)
+    plan, problems = check_plan(pipe, modules, overrides, problems, grid, settings["MAX_JOBS"])
     if found is None and problems:
         raise SpecError(problems)
     if found is not None:

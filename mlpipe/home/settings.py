@@ -22,6 +22,7 @@ DEFAULTS: dict[str, tuple[type, Any]] = {
     "S3_ENDPOINT_URL": (str, ""),
     "S3_SYNC": (bool, True),
     "LOG_TIMESTAMPS": (bool, False),  # an ISO timestamp before each progress/error line (the cron line sets it)
+    "MAX_JOBS": (int, 10_000),  # the most jobs a pipe's sweeps may expand to
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

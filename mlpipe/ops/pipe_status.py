@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlpipe.core.plan import Plan
+from mlpipe.core.sweep import SweepTag
 from mlpipe.engine.build import Builder, JobStatus
 from mlpipe.engine.doit_tasks import db_path, saved_manifests
 from mlpipe.home.settings import Settings
@@ -20,7 +21,8 @@ class DryRun:
 
     def as_json(self) -> dict[str, Any]:
         """`ml runpipe -n --json`'s shape."""
-        return {"pipe": self.plan.pipe_id, "jobs": [status_json(s) for s in self.statuses]}
+        return {"pipe": self.plan.pipe_id,
+                "jobs": [status_json(s, self.plan.jobs[s.name].sweep) for s in self.statuses]}
 
 
 def explain(builder: Builder) -> list[JobStatus]:
@@ -40,6 +42,7 @@ def dry_run(settings: Settings, pipe_ref: str, overrides: Mapping[str, Mapping[s
     return DryRun(plan, explain(builder))
 
 
-def status_json(status: JobStatus) -> dict[str, Any]:
+def status_json(status: JobStatus, sweep: SweepTag | None = None) -> dict[str, Any]:
+    """One job of the dry run's JSON; a sweep member also names its sweep and point."""
     return {"name": status.name, "job_id": status.job_id, "status": status.status, "action": status.action,
-            "reasons": status.reasons}
+            "reasons": status.reasons, **({"sweep": sweep.as_json()} if sweep is not None else {})}

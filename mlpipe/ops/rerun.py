@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from mlpipe.core.errors import SpecError, UsageError, UserError
 from mlpipe.core.plan import Plan, make_plan
 from mlpipe.core.spec import Binding, JobSpec, PipeSpec, Ref
+from mlpipe.core.sweep import SELECT_MODULE
 from mlpipe.home.apps import AppIndex
 from mlpipe.home.loader import load_module
 from mlpipe.home.settings import Settings
@@ -44,6 +45,8 @@ def record_plan(settings: Settings, record: records.JobRecord) -> tuple[Plan, Ap
     if unknown:
         raise UsageError(f"{where}: its record does not say where input(s) {', '.join(unknown)} came from "
                          f"(written by an older MLPipe); run the pipe instead: ml runpipe {record.pipe}")
+    if record.module == SELECT_MODULE:
+        raise UsageError(f"{where}: a sweep's select step runs again with its pipe: ml runpipe {record.pipe}")
     apps = AppIndex.discover(settings)
     try:
         module = load_module(apps, record.module)

@@ -53,6 +53,9 @@ class JobRecord:
     input_refs: dict[str, list[str]] = field(default_factory=dict)
     runner_pid: int | None = None  # the `ml` process that started the job (pid is the job's own)
     stderr_tail: list[str] = field(default_factory=list)  # last lines of a failed job's stderr
+    sweep: dict[str, Any] | None = None    # a sweep member: {"job": SWEEP_JOB, "point": {PARAM: VALUE}}
+    metrics: dict[str, Any] | None = None  # its `type: metrics` outputs, flattened
+    select: dict[str, Any] | None = None   # a select step: metric, mode, winner, every member's value
 
     @property
     def duration_s(self) -> float | None:

@@ -23,6 +23,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-going", action="store_true", help="after a failure, run every branch that can")
     parser.add_argument("--set", action="append", default=[], metavar="JOB.PARAM=VALUE",
                         help="override a parameter (repeatable)")
+    parser.add_argument("--grid", action="append", default=[], metavar="JOB.PARAM=A,B,C",
+                        help="sweep JOB over these values of PARAM (repeatable; replaces that axis of its sweep:)")
+    parser.add_argument("--max-jobs", type=int, metavar="N",
+                        help="refuse a pipe whose sweeps expand to more than N jobs (default: setting MAX_JOBS)")
     parser.add_argument("--no-wait", action="store_true", help="exit 75 at once if this pipe is already running")
     add_json_flag(parser)
 
@@ -34,7 +38,7 @@ def runpipe_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:
+def parse_overrides(items: list[str], flag: str = "--set") -> dict[str, dict[str, str]]:
     """`["train.lr=0.1"]` -> `{"train": {"lr": "0.1"}}` (typed later, by the module)."""
     from mlpipe.core.errors import UsageError
 
@@ -43,9 +47,15 @@ def parse_overrides(items: list[str]) -> dict[str, dict[str, str]]:
         target, sep, value = item.partition("=")
         job, dot, param = target.rpartition(".")
         if not sep or not dot or not job or not param:
-            raise UsageError(f"--set {item!r}: expected JOB.PARAM=VALUE")
+            raise UsageError(f"{flag} {item!r}: expected JOB.PARAM=VALUE")
         overrides.setdefault(job, {})[param] = value
     return overrides
+
+
+def parse_grid(items: list[str]) -> dict[str, dict[str, list[str]]]:
+    """`["train.n=5,10"]` -> `{"train": {"n": ["5", "10"]}}` (typed later, by the module)."""
+    return {job: {param: value.split(",") if value else [] for param, value in axes.items()}
+            for job, axes in parse_overrides(items, "--grid").items()}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -56,13 +66,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("-j/--jobs must be at least 1")
-    settings = home_settings({"JOBS": args.jobs})
+    if args.max_jobs is not None and args.max_jobs < 1:
+        raise UsageError("--max-jobs must be at least 1")
+    settings = home_settings({"JOBS": args.jobs, "MAX_JOBS": args.max_jobs})
     if settings["LOG_TIMESTAMPS"]:
         from mlpipe.cli.logstamp import stamp_stderr
 
         stamp_stderr()
     problems: list[Problem] = []  # every validation problem, reported together by check_local_inputs
-    plan, apps = load_plan(settings, args.pipe, parse_overrides(args.set), problems)
+    plan, apps = load_plan(settings, args.pipe, parse_overrides(args.set), problems, parse_grid(args.grid))
     jobs = settings["JOBS"]
     echo = sys.stderr if jobs == 1 and sys.stderr.isatty() and not args.json else None
     builder = Builder(settings, plan, apps, force=args.force, mirror=open_mirror(settings), echo=echo,
@@ -87,6 +99,9 @@ def _dry_run(builder: Builder, as_json: bool) -> int:
         return 0
     print_table(([s.name, s.status, s.action, short(s.job_id), "; ".join(s.reasons)] for s in statuses),
                 ["job", "status", "action", "job_id", "reasons"])
+    stale_names = {s.name for s in stale}
+    for sweep, members in builder.plan.sweeps.items():  # members are grouped under their sweep
+        print(f"sweep {sweep}: {len(members)} members, {len(stale_names.intersection(members))} stale")
     print(f"{len(stale)} of {len(statuses)} jobs stale")
     return 0
 

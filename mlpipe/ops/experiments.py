@@ -1,0 +1,190 @@
+"""Experiments: job records as rows of parameters and metrics (`ml metrics`, `ml listexp`).
+
+    without PIPE   every successful local record, the latest per (pipe, job name)
+    with PIPE      the record of each job's *current* job hash (local, else the S3 mirror's),
+                   else the latest successful record of that job name in the pipe
+    --history      every successful record of the pipe's jobs, oldest first
+
+Rows are plain data; rendering is the command's business. Missing values are None, never errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from mlpipe.core.sweep import SELECT_MODULE
+from mlpipe.home.settings import Settings
+from mlpipe.store import records
+
+SUCCEEDED = records.SUCCEEDED
+
+
+@dataclass(frozen=True)
+class Row:
+    job: str
+    job_id: str
+    pipe: str
+    status: str
+    started: float | None
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    sweep: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, data: dict[str, Any]) -> Row:
+        return cls(data.get("job", ""), data.get("job_id", ""), data.get("pipe", ""), data.get("status", ""),
+                   data.get("started"), dict(data.get("parameters") or {}), dict(data.get("metrics") or {}),
+                   data.get("sweep"))
+
+    def value(self, column: str) -> Any:
+        """A parameter, a metric, or one of job, job_id, pipe, status, started."""
+        if column in self.metrics:
+            return self.metrics[column]
+        if column in self.params:
+            return self.params[column]
+        return getattr(self, column, None) if column in _FIELDS else None
+
+
+_FIELDS = {"job", "job_id", "pipe", "status", "started"}
+
+
+def _read(settings: Settings, job_id: str) -> dict[str, Any] | None:
+    # NOTE: string paths and os.open: pathlib costs as much as the read itself over 10,000 records
+    try:
+        fd = os.open(f"{settings.jobs_dir}{os.sep}{job_id}{os.sep}job.json", os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 16):
+            chunks.append(chunk)
+        return json.loads(b"".join(chunks))
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def _is_row(data: dict[str, Any] | None) -> bool:
+    return data is not None and data.get("status") == SUCCEEDED and data.get("module") != SELECT_MODULE
+
+
+def all_rows(settings: Settings, *, history: bool = False) -> list[Row]:
+    """Every pipe's rows from local records (the index says which; job.json says the rest)."""
+    summaries = [s for s in records.list_summaries(settings.jobs_dir)
+                 if s.status == SUCCEEDED and s.module != SELECT_MODULE]
+    if not history:
+        latest = {}
+        for s in summaries:  # newest first: the first of each (pipe, job) wins
+            latest.setdefault((s.pipe, s.job), s)
+        summaries = list(latest.values())
+    rows = [Row.of(data) for data in map(lambda s: _read(settings, s.job_id), summaries) if _is_row(data)]
+    return sorted(rows, key=lambda r: r.started or 0.0)
+
+
+def pipe_rows(settings: Settings, pipe_ref: str, *, history: bool = False) -> tuple[str, list[Row]]:
+    """(pipe id, rows) for the jobs of a pipe as it is now; see the module docstring."""
+    from mlpipe.core.errors import MlpipeError
+    from mlpipe.engine.build import Builder, Unresolved
+    from mlpipe.home.loader import load_plan
+    from mlpipe.remote.mirror_records import read_mirror_records
+
+    plan, apps = load_plan(settings, pipe_ref)
+    builder = Builder(settings, plan, apps)
+    names = [name for name, job in plan.jobs.items() if job.select is None]
+    current: dict[str, str] = {}
+    for name in names:
+        try:
+            current[name] = builder.identity(name, fetch=False).job_hash
+        except (Unresolved, MlpipeError):
+            continue
+    found = {job_id: data for job_id in set(current.values()) if (data := _read(settings, job_id)) is not None}
+    found.update(read_mirror_records(settings, [j for j in current.values() if j not in found]))
+    by_name = _local_by_name(settings, plan.pipe_id, set(names), history)
+    if history:
+        rows = [r for rows in by_name.values() for r in rows]
+        seen = {r.job_id for r in rows}
+        rows += [Row.of(found[j]) for j in current.values() if j in found and j not in seen and _is_row(found[j])]
+        return plan.pipe_id, sorted(rows, key=lambda r: r.started or 0.0)
+    rows = []
+    for name in names:
+        data = found.get(current.get(name, ""))
+        if _is_row(data):
+            rows.append(Row.of(data))  # type: ignore[arg-type]
+        elif by_name.get(name):
+            rows.append(by_name[name][-1])
+    return plan.pipe_id, rows
+
+
+def _local_by_name(settings: Settings, pipe_id: str, names: set[str], history: bool) -> dict[str, list[Row]]:
+    """Successful local records of the pipe's jobs by name, oldest first (the latest only, unless history)."""
+    found: dict[str, list[Row]] = {}
+    for summary in records.list_summaries(settings.jobs_dir):  # newest first
+        if summary.pipe != pipe_id or summary.job not in names or summary.status != SUCCEEDED:
+            continue
+        if not history and summary.job in found:
+            continue
+        data = _read(settings, summary.job_id)
+        if _is_row(data):
+            found.setdefault(summary.job, []).insert(0, Row.of(data))  # type: ignore[arg-type]
+    return found
+
+
+def columns(rows: Iterable[Row]) -> tuple[list[str], list[str]]:
+    """Parameter and metric names, in the order they first appear."""
+    params: dict[str, None] = {}
+    metrics: dict[str, None] = {}
+    for row in rows:
+        params.update(dict.fromkeys(row.params))
+        metrics.update(dict.fromkeys(row.metrics))
+    return list(params), list(metrics)
+
+
+def changed(rows: list[Row], names: list[str]) -> list[str]:
+    """The columns whose value is not the same in every row (a missing value counts as different)."""
+    def key(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, default=str)
+
+    return [n for n in names if len({key(r.value(n)) for r in rows}) > 1]
+
+
+def sort_rows(rows: list[Row], column: str, descending: bool = False) -> list[Row]:
+    """By one column: numbers before text, missing values last whatever the direction."""
+    present = [r for r in rows if r.value(column) is not None]
+    missing = [r for r in rows if r.value(column) is None]
+
+    def key(row: Row) -> tuple[int, Any]:
+        value = row.value(column)
+        if isinstance(value, bool | int | float):
+            return (0, float(value))
+        return (1, str(value))
+
+    return sorted(present, key=key, reverse=descending) + missing
+
+
+def diff(a: Row, b: Row) -> list[tuple[str, str, Any, Any, float | None]]:
+    """(kind, name, a's value, b's value, b - a for numbers) for every parameter and metric that differs."""
+    found = []
+    for kind, left, right in (("param", a.params, b.params), ("metric", a.metrics, b.metrics)):
+        for name in dict.fromkeys([*left, *right]):
+            x, y = left.get(name), right.get(name)
+            if x == y and type(x) is type(y):
+                continue
+            numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (x, y))
+            found.append((kind, name, x, y, y - x if numeric else None))  # type: ignore[operator]
+    return found
+
+
+def load_row(settings: Settings, job_id: str) -> Row:
+    """The row of one job id (a unique prefix of 6+ characters); UsageError when unknown."""
+    from mlpipe.core.errors import UsageError
+
+    full = records.find_job_id(settings.jobs_dir, job_id)
+    data = _read(settings, full)
+    if data is None:
+        raise UsageError(f"job {full}: its record cannot be read")
+    return Row.of(data)
