@@ -35,6 +35,7 @@ def test_shell_syntax_is_detected_outside_quotes(template: str, shell: bool) -> 
     ("echo '{who}' > out", {"who": ["it's"], "out": ["/o"]}, set(), "echo '''it'\"'\"'s''' > /o"),
     ("tool --extra extra in && python3 y.py", {"in": ["/i"]}, {"extra"}, "tool  /i && /py y.py"),
     ("python x.py | python3 y.py > out", {"out": ["/o"]}, set(), "/py x.py | /py y.py > /o"),
+    ("python a.py\npython b.py out", {"out": ["/o"]}, set(), "/py a.py\n/py b.py /o"),  # a line of its own
 ])
 def test_render_quotes_every_value(template: str, values: dict, optional: set, script: str) -> None:
     assert render_shell(template, values, optional=optional, python="/py") == script

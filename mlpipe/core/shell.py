@@ -203,8 +203,9 @@ def render_shell(
         if not piece.is_word:
             out.append(piece.text)
             operators = re.findall(r"&&|\|\||[;&|()<>]", piece.text)
-            command_position = command_position or any(op in _COMMAND_STARTS for op in operators)
-            if operators:
+            command_position = (command_position or "\n" in piece.text
+                                or any(op in _COMMAND_STARTS for op in operators))
+            if operators or "\n" in piece.text:
                 last_option = None
             continue
         text = piece.text
