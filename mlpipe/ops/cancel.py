@@ -94,7 +94,7 @@ def _stop_run(settings: Settings, run: PipeRun) -> None:
     try:
         with contextlib.suppress(ProcessLookupError):
             os.kill(run.pid, signal.SIGTERM)  # `ml runpipe` stops its jobs and records them
-        if not _wait(lambda: not _pid_alive(run.pid), GRACE_S + RECORD_WAIT_S):
+        if not _wait(lambda: not records.pid_alive(run.pid), GRACE_S + RECORD_WAIT_S):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(run.pid, signal.SIGKILL)
     finally:
@@ -121,16 +121,6 @@ def _is_job_process(pid: int, job_id: str) -> bool:
     except OSError:
         return True
     return f"MLPIPE_JOB_ID={job_id}".encode() in environ.split(b"\0")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not records.is_zombie(pid)
 
 
 def _read_status(jobs_dir: Path, job_id: str) -> str | None:

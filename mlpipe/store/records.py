@@ -234,16 +234,21 @@ def is_alive(record: JobRecord | JobSummary) -> bool:
     """True while the recorded process still runs (checked only on the host that ran it)."""
     if record.host != HOST or record.pid is None:
         return record.host != HOST
+    return pid_alive(record.pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while process `pid` of this host runs (an exited, unreaped one does not)."""
     try:
-        os.kill(record.pid, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return not is_zombie(record.pid)
+    return not _is_zombie(pid)
 
 
-def is_zombie(pid: int) -> bool:
+def _is_zombie(pid: int) -> bool:
     """True for a process that has exited but was not reaped (an orphan under an init that never
     reaps, as in some containers). Linux only; elsewhere False."""
     try:
