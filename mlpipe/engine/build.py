@@ -27,7 +27,7 @@ from mlpipe.core.hashing import compute_hashes, fingerprint, md5_manifest, md5_t
 from mlpipe.core.plan import Plan, PlannedJob
 from mlpipe.core.spec import ModuleSpec, Ref
 from mlpipe.core.uri import Uri, redact
-from mlpipe.engine.job_config import write_job_config
+from mlpipe.engine.job_config import adopt_named_outputs, write_job_config
 from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import Settings
 from mlpipe.sources import Fetched, SourceContext, Sources
@@ -327,6 +327,8 @@ class Builder:
                 records.write_record(self.settings.jobs_dir, record)
                 raise
             record.exit_code, record.ended = code, time.time()
+            if code == 0:
+                adopt_named_outputs(scratch, produced)
             missing = [out for out, path in produced.items()
                        if not path.exists() and not job.module.outputs[out].optional]
             if code != 0 or missing:
