@@ -243,3 +243,23 @@ def test_reading_an_optional_output_that_was_not_written_fails_saying_so(env, ml
         assert jobs["maybe"]["result"] == ("ran" if first else "cached")  # it succeeded writing nothing
         assert jobs["reader"]["result"] == "failed"
         assert "upstream maybe did not write its output out" in jobs["reader"]["error"]
+
+
+def test_an_output_written_under_its_port_name_in_the_working_directory_is_taken(env, ml, orig):
+    """The original's scripts wrote `NAME` in the job's folder; its find_min copied to `o` so."""
+    write_tree(orig, {"module/pick.py": '''
+import shutil, yaml
+config = yaml.safe_load(open("_default_config"))
+for name in config["output"]:
+    shutil.copy(config["input"][name][-1], name)   # the bare name, in the working directory
+''', "module/pick.yaml": """
+        input_from_job_config: true
+        output_from_job_config: true
+        cmd: python -m orig.module.pick
+        """, "pipe/pick.yaml": """
+        jobs:
+          pick: {module: orig/module/pick, input: {best: [file://orig/data/a.txt, file://orig/data/b.txt]},
+                 output: {best: chosen}}
+        """})
+    job = by_name(run_json(ml, "orig/pipe/pick.yaml"))["pick"]
+    assert job["result"] == "ran" and Path(job["outputs"]["best"]).read_text() == "beta\n"

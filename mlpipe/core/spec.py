@@ -15,7 +15,7 @@ from typing import Any
 
 from mlpipe.core import loop_search
 from mlpipe.core.errors import Problem, SpecError
-from mlpipe.core.shell import lex, uses_shell_syntax
+from mlpipe.core.shell import unsafe_names, uses_shell_syntax
 from mlpipe.core.sweep_spec import SELECT, SWEEP, SelectSpec, SweepSpec, parse_select, parse_sweep
 from mlpipe.core.uri import is_uri
 
@@ -267,7 +267,11 @@ def module_from_data(data: Any, file: str, module_id: str) -> ModuleSpec:
             shell = uses_shell_syntax(raw_cmd)
         try:
             if shell:
-                lex(raw_cmd)
+                names = {*ports[INPUT], *ports[OUTPUT], *params}
+                for name in unsafe_names(raw_cmd, names):
+                    problems.append(Problem(file, f"'{name}' is used inside $(...), ${{...}}, backticks or a"
+                                            " here-document, where the shell would read its value as code:"
+                                            " use it outside them", None, CMD))
             else:
                 cmd = tuple(shlex.split(raw_cmd))
         except ValueError as exc:

@@ -29,7 +29,7 @@ from mlpipe.core.hashing import compute_hashes, fingerprint, md5_manifest, md5_t
 from mlpipe.core.plan import Plan, PlannedJob
 from mlpipe.core.spec import ModuleSpec, Ref
 from mlpipe.core.uri import Uri, redact
-from mlpipe.engine.job_config import write_job_config
+from mlpipe.engine.job_config import adopt_named_outputs, write_job_config
 from mlpipe.engine.job_metrics import read_metrics
 from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import Settings
@@ -379,6 +379,8 @@ class Builder:
             record.argv = argv
             code = self._spawn(job, identity, scratch, argv, record, lock_fd)
             record.exit_code, record.ended = code, time.time()
+            if code == 0:
+                adopt_named_outputs(scratch, produced)
             missing = [out for out, path in produced.items()
                        if not os.path.lexists(path) and not job.module.outputs[out].optional]
             bad_metrics = None

@@ -1,4 +1,6 @@
-"""`_default_config`: the job's configuration, written where the original product's scripts read it.
+"""The original product's job folder conventions: `_default_config`, and outputs named like their port.
+
+The job's configuration, written where the original's scripts read it:
 
     module: app/module/find_best
     input: {scores: [/cache/data/ab/ab12..., /cache/data/cd/cd34...]}   # file paths, lists kept
@@ -8,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -33,3 +36,12 @@ def write_job_config(workdir: Path, job: PlannedJob, inputs: Mapping[str, list[s
     path = workdir / CONFIG_NAME
     path.write_text(yaml.safe_dump(job_config(job, inputs, outputs), default_flow_style=False, sort_keys=True))
     return path
+
+
+def adopt_named_outputs(workdir: Path, produced: Mapping[str, Path]) -> None:
+    """Take an output the job wrote as `NAME` in its working directory, as the original's scripts
+    did, when nothing is at the path MLPipe gave for it (publishing then checks it as usual)."""
+    for name, path in produced.items():
+        found = workdir / name
+        if name not in (path.parent.name, CONFIG_NAME) and not os.path.lexists(path) and os.path.lexists(found):
+            os.rename(found, path)

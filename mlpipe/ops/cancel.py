@@ -50,9 +50,10 @@ def cancel_job(settings: Settings, job_id: str) -> records.JobRecord:
         raise UsageError(f"job {job_id[:12]} runs on host {record.host}: cancel it there")
     if not _is_job_process(record.pid, job_id):
         raise UsageError(f"job {job_id[:12]}: process {record.pid} is no longer this job")
+    runner = _parent_pid(record.pid)  # the run waiting for the job (1, init, once that run was killed)
     request_job_cancel(jobs_dir, job_id, record.pid)
     _stop_group(record.pid, lambda: records.is_alive(record))
-    _wait(lambda: _read_status(jobs_dir, job_id) != records.RUNNING, RECORD_WAIT_S)
+    _wait(lambda: _read_status(jobs_dir, job_id) != records.RUNNING or not _may_record(runner), RECORD_WAIT_S)
     final = records.read_record(jobs_dir, job_id) or record
     if final.status == records.RUNNING:  # no run is left to record it (it was killed)
         final.status, final.ended, final.error = records.CANCELED, time.time(), "canceled"
@@ -94,7 +95,7 @@ def _stop_run(settings: Settings, run: PipeRun) -> None:
     try:
         with contextlib.suppress(ProcessLookupError):
             os.kill(run.pid, signal.SIGTERM)  # `ml runpipe` stops its jobs and records them
-        if not _wait(lambda: not _pid_alive(run.pid), GRACE_S + RECORD_WAIT_S):
+        if not _wait(lambda: not records.pid_alive(run.pid), GRACE_S + RECORD_WAIT_S):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(run.pid, signal.SIGKILL)
     finally:
@@ -123,14 +124,16 @@ def _is_job_process(pid: int, job_id: str) -> bool:
     return f"MLPIPE_JOB_ID={job_id}".encode() in environ.split(b"\0")
 
 
-def _pid_alive(pid: int) -> bool:
+def _parent_pid(pid: int) -> int | None:
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return not records.is_zombie(pid)
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _may_record(runner: int | None) -> bool:
+    """Whether the process that started a job may still record its end (unknown: assume it may)."""
+    return runner is None or (runner != 1 and records.pid_alive(runner))
 
 
 def _read_status(jobs_dir: Path, job_id: str) -> str | None:

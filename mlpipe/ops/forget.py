@@ -19,18 +19,21 @@ class Forgotten:
     records: list[records.JobSummary]
 
 
-def pipe_state(settings: Settings, pipe_id: str, db: Path) -> Forgotten:
-    """What MLPipe keeps about `pipe_id` (`db`: its doit DB file)."""
+def pipe_state(settings: Settings, pipe_id: str) -> Forgotten:
+    """What MLPipe keeps about `pipe_id`."""
+    from mlpipe.engine.doit_tasks import db_path
+
+    db = db_path(settings, pipe_id)
     databases = [p for p in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")) if p.exists()]
     mine = [s for s in records.list_summaries(settings.jobs_dir) if s.pipe == pipe_id]
     return Forgotten(databases, mine)
 
 
-def forget_pipe(settings: Settings, pipe_id: str, db: Path, *, dry_run: bool) -> Forgotten:
+def forget_pipe(settings: Settings, pipe_id: str, *, dry_run: bool) -> Forgotten:
     """Remove (or with `dry_run` only list) the pipe's doit DB and job records."""
     if is_locked(lock_path(settings.locks_dir, "pipe", pipe_id)):
         raise UsageError(f"{pipe_id} is running: stop it first (ml cancelpipe {pipe_id})")
-    state = pipe_state(settings, pipe_id, db)
+    state = pipe_state(settings, pipe_id)
     running = [s for s in state.records if records.effective_status(s) == records.RUNNING]
     if running:
         raise UsageError(f"{pipe_id}: job {running[0].job_id[:12]} ({running[0].job}) is running: "

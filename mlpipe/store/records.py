@@ -243,17 +243,17 @@ def is_alive(record: JobRecord | JobSummary) -> bool:
 
 
 def pid_alive(pid: int) -> bool:
-    """True while process `pid` of this host runs (a zombie counts as dead)."""
+    """True while process `pid` of this host runs (an exited, unreaped one does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return not is_zombie(pid)
+    return not _is_zombie(pid)
 
 
-def is_zombie(pid: int) -> bool:
+def _is_zombie(pid: int) -> bool:
     """True for a process that has exited but was not reaped (an orphan under an init that never
     reaps, as in some containers). Linux only; elsewhere False."""
     try:

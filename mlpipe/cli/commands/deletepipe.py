@@ -17,7 +17,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mlpipe.cli.report import short
     from mlpipe.core.errors import UsageError
-    from mlpipe.engine.doit_tasks import db_path
     from mlpipe.home.apps import resolve_pipe
     from mlpipe.ops.forget import forget_pipe, pipe_state
 
@@ -26,10 +25,10 @@ def run(args: argparse.Namespace) -> int:
         pipe_id = resolve_pipe(settings, args.pipe)[0]
     except UsageError:  # its file may be gone already: forget what is kept under that id
         pipe_id = args.pipe
-        state = pipe_state(settings, pipe_id, db_path(settings, pipe_id))
+        state = pipe_state(settings, pipe_id)
         if not state.databases and not state.records:
             raise
-    state = forget_pipe(settings, pipe_id, db_path(settings, pipe_id), dry_run=args.dry_run)
+    state = forget_pipe(settings, pipe_id, dry_run=args.dry_run)
     verb = "would remove" if args.dry_run else "removed"
     for path in state.databases:
         print(f"{verb} doit DB {path}")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import shlex
 import time
+from typing import TYPE_CHECKING
 
 from mlpipe.cli.commands import add_job_id, add_json_flag, given_job_id, home_settings
+
+if TYPE_CHECKING:
+    from mlpipe.store.cache import LocalCache
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +21,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from mlpipe.cli.report import print_json, print_table
+    from mlpipe.cli.report import print_json
     from mlpipe.core.errors import UsageError
     from mlpipe.store import records
     from mlpipe.store.cache import LocalCache
@@ -44,12 +48,21 @@ def run(args: argparse.Namespace) -> int:
         ["host / pid", f"{record.host} / {record.pid}"], ["exit code", _text(record.exit_code)],
         ["command", shlex.join(record.argv)],
         *([f"parameter {k}", _text(v)] for k, v in record.parameters.items()),
-        *([f"input {k}", ", ".join(v)] for k, v in record.input_refs.items()),
+        *([f"input {k}", ", ".join(_origin(o, cache) for o in v)] for k, v in record.input_refs.items()),
         *([f"output {k}", o["path"] + ("" if o["cached"] else " (not in the cache)")] for k, o in outputs.items()),
         *([f"{k} file", v] for k, v in files.items()),
     ]
-    print_table(rows, ["", ""])
+    width = max(len(key) for key, _value in rows)
+    print("\n".join(f"{key:<{width}}  {value}" for key, value in rows))
     return 0
+
+
+def _origin(origin: str, cache: LocalCache) -> str:
+    """An input's origin: its URI, or the cache path of another job's output (`data:<hash>`)."""
+    from mlpipe.ops.rerun import data_hash_of
+
+    data_hash = data_hash_of(origin)
+    return origin if data_hash is None else str(cache.path(data_hash))
 
 
 def _when(stamp: float | None) -> str:
