@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mlpipe.core.graph import GraphNode, PipeGraph, collapse_sweeps, graph_of_plan
-from mlpipe.engine.build import JobStatus
+from mlpipe.engine.status import JobStatus
 from mlpipe.home.loader import load_plan
 from mlpipe.home.settings import Settings
 from mlpipe.ops.job_list import latest_by_job, list_jobs, read_job_data

@@ -9,8 +9,10 @@ from typing import Any
 
 from mlpipe.core.plan import Plan
 from mlpipe.core.sweep import SweepTag
-from mlpipe.engine.build import Builder, JobStatus
+from mlpipe.engine.build import Builder
 from mlpipe.engine.doit_tasks import db_path, saved_manifests
+from mlpipe.engine.status import JobStatus
+from mlpipe.engine.status import explain as explain_plan
 from mlpipe.home.settings import Settings
 
 
@@ -28,7 +30,7 @@ class DryRun:
 def explain(builder: Builder) -> list[JobStatus]:
     """What `builder` would do, against the pipe's last saved manifests; writes nothing."""
     saved = saved_manifests(db_path(builder.settings, builder.plan.pipe_id))
-    return builder.explain(lambda name: saved.get(name, {}))
+    return explain_plan(builder, lambda name: saved.get(name, {}))
 
 
 def dry_run(settings: Settings, pipe_ref: str, overrides: Mapping[str, Mapping[str, str]] | None = None) -> DryRun:
