@@ -247,3 +247,12 @@ def test_select_exports_the_winner_only(env, ml, sweep_app, tmp_path):
     data = report(ml, pipe(sweep_app, "sel", text))
     assert target.read_text() == "model 0.9 a\n"
     assert results(data)["train"] == "ran"
+
+
+def test_gc_keeps_every_member_and_the_select_step(env, ml, sweep_app):
+    p = pipe(sweep_app, "sel", SELECT % ("0.5, 0.9", "a", "eval.acc", "max"))
+    report(ml, p)
+    gc = ml("gc", "--keep-days", "0")
+    assert gc.code == 0 and "removed 0 cache entries" in gc.err + gc.out, gc.err + gc.out
+    env.reset_log()
+    assert "nothing to do" in ml("runpipe", p).err and env.executed() == []
