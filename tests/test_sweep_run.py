@@ -160,6 +160,9 @@ def test_select_publishes_the_winner_under_the_plain_name(env, ml, sweep_app, mo
     assert step["select"]["values"] == {"train__value_0.5__label_a": 0.5, "train__value_0.9__label_a": 0.9,
                                         "train__value_0.2__label_a": 0.2}
     assert step["select"]["mode"] == mode and step["status"] == "succeeded"
+    table = json.loads(ml("metrics", p, "--json").out)["rows"]
+    assert [r["job"] for r in table if r["selected"]] == [step["select"]["winner"]]  # select steps are no rows
+    assert "train" not in [r["job"] for r in table]
     rerun = ml("runjob", "--job_id", step["job_id"])
     assert rerun.code == 2 and "a sweep's select step runs again with its pipe: ml runpipe" in rerun.err
 
@@ -247,3 +250,12 @@ def test_select_exports_the_winner_only(env, ml, sweep_app, tmp_path):
     data = report(ml, pipe(sweep_app, "sel", text))
     assert target.read_text() == "model 0.9 a\n"
     assert results(data)["train"] == "ran"
+
+
+def test_gc_keeps_every_member_and_the_select_step(env, ml, sweep_app):
+    p = pipe(sweep_app, "sel", SELECT % ("0.5, 0.9", "a", "eval.acc", "max"))
+    report(ml, p)
+    gc = ml("gc", "--keep-days", "0")
+    assert gc.code == 0 and "removed 0 cache entries" in gc.err + gc.out, gc.err + gc.out
+    env.reset_log()
+    assert "nothing to do" in ml("runpipe", p).err and env.executed() == []

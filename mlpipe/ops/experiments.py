@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mlpipe.core.sweep import SELECT_MODULE
@@ -33,6 +33,7 @@ class Row:
     params: dict[str, Any]
     metrics: dict[str, Any]
     sweep: dict[str, Any] | None = None
+    selected: bool = False  # the winner of its sweep's select step, as the pipe is now
 
     @classmethod
     def of(cls, data: dict[str, Any]) -> Row:
@@ -49,7 +50,7 @@ class Row:
         return getattr(self, column, None) if column in _FIELDS else None
 
 
-_FIELDS = {"job", "job_id", "pipe", "status", "started"}
+_FIELDS = {"job", "job_id", "pipe", "status", "started", "selected"}
 
 
 def _read(settings: Settings, job_id: str) -> dict[str, Any] | None:
@@ -97,19 +98,29 @@ def pipe_rows(settings: Settings, pipe_ref: str, *, history: bool = False) -> tu
     builder = Builder(settings, plan, apps)
     names = [name for name, job in plan.jobs.items() if job.select is None]
     current: dict[str, str] = {}
-    for name in names:
+    for name in plan.jobs:
         try:
             current[name] = builder.identity(name, fetch=False).job_hash
         except (Unresolved, MlpipeError):
             continue
     found = {job_id: data for job_id in set(current.values()) if (data := _read(settings, job_id)) is not None}
     found.update(read_mirror_records(settings, [j for j in current.values() if j not in found]))
-    by_name = _local_by_name(settings, plan.pipe_id, set(names), history)
+    winners = {((found.get(current.get(name, "")) or {}).get("select") or {}).get("winner")
+               for name, job in plan.jobs.items() if job.select is not None}
+    rows = _rows_of(settings, plan.pipe_id, names, current, found, history)
+    return plan.pipe_id, [replace(r, selected=True) if r.job in winners and r.job_id == current.get(r.job) else r
+                          for r in rows]
+
+
+def _rows_of(settings: Settings, pipe_id: str, names: list[str], current: dict[str, str],
+             found: dict[str, dict[str, Any]], history: bool) -> list[Row]:
+    by_name = _local_by_name(settings, pipe_id, set(names), history)
     if history:
         rows = [r for rows in by_name.values() for r in rows]
         seen = {r.job_id for r in rows}
-        rows += [Row.of(found[j]) for j in current.values() if j in found and j not in seen and _is_row(found[j])]
-        return plan.pipe_id, sorted(rows, key=lambda r: r.started or 0.0)
+        rows += [Row.of(found[current[n]]) for n in names
+                 if current.get(n) in found and current[n] not in seen and _is_row(found[current[n]])]
+        return sorted(rows, key=lambda r: r.started or 0.0)
     rows = []
     for name in names:
         data = found.get(current.get(name, ""))
@@ -117,7 +128,7 @@ def pipe_rows(settings: Settings, pipe_ref: str, *, history: bool = False) -> tu
             rows.append(Row.of(data))  # type: ignore[arg-type]
         elif by_name.get(name):
             rows.append(by_name[name][-1])
-    return plan.pipe_id, rows
+    return rows
 
 
 def _local_by_name(settings: Settings, pipe_id: str, names: set[str], history: bool) -> dict[str, list[Row]]:

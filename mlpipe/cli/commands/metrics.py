@@ -54,14 +54,15 @@ def run(args: argparse.Namespace) -> int:
     if args.only_changed:
         params, metrics = experiments.changed(rows, params), experiments.changed(rows, metrics)
     if args.json:
-
         _print_json(pipe, params, metrics, rows)
         return 0
     with_pipe = pipe is None and len({r.pipe for r in rows}) > 1
     metric_headers = [f"{m} (metric)" if m in params else m for m in metrics]
-    headers = ["job", *(["pipe"] if with_pipe else []), *params, *metric_headers]
-    cells = [[r.job, *([r.pipe] if with_pipe else []), *(_cell(r.params.get(p)) for p in params),
-              *(_cell(r.metrics.get(m)) for m in metrics)] for r in rows]
+    with_winner = any(r.selected for r in rows)  # a select step's choice, marked
+    headers = ["job", *(["pipe"] if with_pipe else []), *(["selected"] if with_winner else []), *params,
+               *metric_headers]
+    cells = [[r.job, *([r.pipe] if with_pipe else []), *(["*" if r.selected else ""] if with_winner else []),
+              *(_cell(r.params.get(p)) for p in params), *(_cell(r.metrics.get(m)) for m in metrics)] for r in rows]
     if args.csv:
         import csv
 
@@ -92,7 +93,7 @@ def _row_json(row: Row, params: list[str], metrics: list[str]) -> dict[str, Any]
     return {"job": row.job, "job_id": row.job_id, "status": row.status, "started": _iso(row.started),
             "params": {p: row.params[p] for p in params if p in row.params},
             "metrics": {m: row.metrics[m] for m in metrics if m in row.metrics},
-            "pipe": row.pipe, "sweep": row.sweep}
+            "pipe": row.pipe, "sweep": row.sweep, "selected": row.selected}
 
 
 def _cell(value: Any) -> str:
