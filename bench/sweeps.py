@@ -98,7 +98,7 @@ def _planning(root: Path) -> dict:
 
 
 def _records(root: Path) -> dict:
-    from mlpipe.store.cache import write_json_atomic
+    from mlpipe.store.atomic import write_json_atomic
     from mlpipe.store.records import rebuild_index
 
     jobs = root / "home-metrics" / "jobs"

@@ -33,7 +33,7 @@ from mlpipe.sources import Fetched, SourceContext, Sources
 from mlpipe.store import records
 from mlpipe.store.cache import DAMAGED, MISSING, CacheEntry, LocalCache
 from mlpipe.store.digests import DigestCache
-from mlpipe.store.lock import hold_lock, lock_path
+from mlpipe.store.lock import hold_lock
 
 RAN, CACHED, PULLED, FAILED, SKIPPED = "ran", "cached", "pulled", "failed", "skipped"
 __all__ = ["Builder", "Identity", "JobResult", "Unresolved", "RAN", "CACHED", "PULLED", "FAILED", "SKIPPED"]
@@ -180,27 +180,36 @@ class Builder:
             identity = self.identity(name)
         except Unresolved as exc:
             raise FetchError(f"job '{name}': {exc}") from None
-        job_lock = lock_path(self.settings.locks_dir, "job", identity.job_hash)
-        with hold_lock(job_lock, on_wait=lambda: self._wait_for_holder(name, identity.job_hash)) as lock_fd:
-            hashes = list(identity.outputs.values())
-            if not self.force and not self.missing(name, identity):
-                result = CACHED
-            elif not self.force and hashes and self.mirror is not None and self.mirror.pull(hashes):
-                result = PULLED
-            else:
-                self.on_event(name, "start")
-                if job.select is not None:
-                    from mlpipe.engine.select_step import run_select
-
-                    run_select(self, job, identity, started)
-                else:
-                    identity, entries, record = self.runner.execute(job, identity, started, lock_fd)
-                    if self.mirror is not None:
-                        self.mirror.push(entries, record)
-                result = RAN
+        hashes = list(identity.outputs.values())
+        if not self.force and not self.missing(name, identity):
+            result = CACHED
+        elif not self.force and hashes and self.mirror is not None and self.mirror.pull(hashes):
+            result = PULLED  # two runs pulling one entry at once is harmless: the first complete one wins
+        else:
+            result, identity = self._make(name, job, identity, started)
         self._export(job, identity)
         self._finish(name, identity, result, time.time() - started)
         return {**identity.manifest(), "exports": job.exports()}
+
+    def _make(self, name: str, job: PlannedJob, identity: Identity, started: float) -> tuple[str, Identity]:
+        """Execute the job, holding its lock: its record folder, which the job process inherits
+        (so a job outliving a killed `ml` still holds it). Under the lock the cache is asked
+        again: another run may have just made the job."""
+        folder = records.job_dir(self.settings.jobs_dir, identity.job_hash)
+        folder.mkdir(parents=True, exist_ok=True)
+        with hold_lock(folder, on_wait=lambda: self._wait_for_holder(name, identity.job_hash)) as lock_fd:
+            if not self.force and not self.missing(name, identity):
+                return CACHED, identity
+            self.on_event(name, "start")
+            if job.select is not None:
+                from mlpipe.engine.select_step import run_select
+
+                run_select(self, job, identity, started)
+                return RAN, identity
+            identity, entries, record = self.runner.execute(job, identity, started, lock_fd)
+            if self.mirror is not None:
+                self.mirror.push(entries, record)
+            return RAN, identity
 
     def _wait_for_holder(self, name: str, job_hash: str) -> None:
         """The job lock is taken: by a live job whose `ml` was killed (stop it: its result has

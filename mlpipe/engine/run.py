@@ -119,7 +119,7 @@ class JobRunner:
 
         def started(pid: int) -> None:
             record.pid = pid
-            records.write_record(self.settings.jobs_dir, record)
+            records.write_record(self.settings.jobs_dir, record, first=True)
 
         echo = (self.echo, f"[{job.name}] ") if self.echo is not None else None
         return run_process(argv, cwd=scratch, env=env, stdout_path=stdout_log, stderr_path=stderr_log,

@@ -55,7 +55,7 @@ class YamlMemo:
         return data
 
     def _store(self, memo: Path, entry: tuple[str, str, Any]) -> None:
-        from mlpipe.store.cache import write_bytes_atomic  # only when a file was parsed: `ml listpipe` stays light
+        from mlpipe.store.atomic import write_bytes_atomic  # only when a file was parsed: `ml listpipe` stays light
 
         try:
             blob = marshal.dumps(entry)

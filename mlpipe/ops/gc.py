@@ -198,7 +198,7 @@ def _dead_scratch(settings: Settings) -> Iterator[Item]:
         if found is None or records.pid_alive(int(found["pid"])):
             continue
         job = found["job"]
-        if job and is_locked(lock_path(settings.locks_dir, "job", job)):  # its orphaned job still runs
+        if job and is_locked(records.job_dir(settings.jobs_dir, job)):  # its orphaned job still runs
             continue
         path = settings.scratch_dir / name
         files = tree_files(path)

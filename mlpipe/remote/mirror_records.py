@@ -35,7 +35,7 @@ def read_mirror_records(settings: Settings, job_ids: Iterable[str]) -> dict[str,
     if not missing or not settings["S3_MIRROR"]:
         return found
     from mlpipe.remote import s3
-    from mlpipe.store.cache import write_bytes_atomic
+    from mlpipe.store.atomic import write_bytes_atomic
 
     try:
         with S3Mirror(settings) as mirror:

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mlpipe.core.errors import StoreError
+from mlpipe.store.atomic import write_json_atomic
 
 PRESENT, MISSING, DAMAGED = "present", "missing", "damaged"
 
@@ -79,23 +80,6 @@ def _state(path: str, meta: dict) -> str:
         return MISSING
     except (OSError, KeyError, TypeError, AttributeError):
         return DAMAGED
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file beside `path` and rename it in: readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json_atomic(path: Path, data: object) -> None:
-    write_bytes_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode())
 
 
 def _make_read_only(path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Advisory file locks (flock): one per pipe for a run, one per job hash while it executes.
+"""Advisory file locks (flock): one per pipe for a run, one per job (its record folder) while it executes.
 
 The kernel drops a lock when the last process holding it dies, so a killed run never leaves a
 stale lock. A job's process inherits its job lock: the lock lives exactly as long as the job,
@@ -28,8 +28,11 @@ def hold_lock(
     """Hold an exclusive lock on `path`; yields its file descriptor (to hand to a child process).
     If someone else has it: without `wait` raise BusyError, else call `on_wait` (to tell the user
     or to stop an orphan) and block until it is free."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if path.is_dir():  # a folder is its own lock (a job's record folder): no file to create
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -16,14 +16,15 @@ import json
 import os
 import re
 import socket
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from mlpipe.core.errors import UsageError
-from mlpipe.store.cache import write_json_atomic
+from mlpipe.store.atomic import write_bytes_atomic, write_json, write_json_atomic
 
 RUNNING, SUCCEEDED, FAILED, CANCELED = "running", "succeeded", "failed", "canceled"
 HOST = socket.gethostname()
@@ -103,19 +104,66 @@ _NFIELDS, _MIN_ROW = len(JobSummary._fields), 5  # rows from a newer version may
 COMPACT_SLACK = 1000
 
 
-def write_record(jobs_dir: Path, record: JobRecord) -> None:
-    """Write `job.json` atomically, then append the record's summary to the index."""
-    write_json_atomic(job_dir(jobs_dir, record.job_id) / "job.json", asdict(record))
+def write_record(jobs_dir: Path, record: JobRecord, *, first: bool = False) -> None:
+    """Write `job.json`, then append the record's summary to the index.
+
+    A record replaces the last one atomically; a job's `first` record (when it starts) is
+    written in place, one file less per job: torn by a crash, it reads as absent, and there was
+    no earlier one of this run to lose.
+    """
+    path = job_dir(jobs_dir, record.job_id) / "job.json"
+    data = dict(vars(record))  # no deep copy: the encoder only reads it
+    if first:
+        write_json(path, data)
+    else:
+        write_json_atomic(path, data)
     if not (jobs_dir / INDEX_NAME).exists():
         rebuild_index(jobs_dir)  # a home from before the index: scan the records once
-    line = _index_line(JobSummary.of(record))
-    with _index_lock(jobs_dir, exclusive=False):
-        # NOTE: one write() on an O_APPEND file: concurrent writers never interleave their lines.
-        fd = os.open(jobs_dir / INDEX_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    _append_index(jobs_dir, _index_line(JobSummary.of(record)).encode())
+
+
+class _Appender:
+    """The index's lock and file, opened once per process (a run appends two lines per job)."""
+
+    def __init__(self, jobs_dir: Path):
+        self.jobs_dir = jobs_dir
+        self.lock_fd = os.open(jobs_dir / INDEX_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        self.fd = self._open()
+
+    def _open(self) -> int:
+        return os.open(self.jobs_dir / INDEX_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def append(self, line: bytes) -> None:
+        fcntl.flock(self.lock_fd, fcntl.LOCK_SH)
         try:
-            os.write(fd, line.encode())
+            # a compaction renamed a new index in while we held the old one open: follow it
+            if os.fstat(self.fd).st_ino != os.stat(self.jobs_dir / INDEX_NAME).st_ino:
+                os.close(self.fd)
+                self.fd = self._open()
+            # NOTE: one write() on an O_APPEND file: concurrent writers never interleave their lines.
+            os.write(self.fd, line)
         finally:
-            os.close(fd)
+            fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+
+
+    def close(self) -> None:
+        os.close(self.fd)
+        os.close(self.lock_fd)
+
+
+_appender: _Appender | None = None  # one home at a time: a process rarely writes to two
+_appender_lock = threading.Lock()
+
+
+def _append_index(jobs_dir: Path, line: bytes) -> None:
+    global _appender
+    with _appender_lock:
+        if _appender is None or _appender.jobs_dir != jobs_dir:
+            if _appender is not None:
+                _appender.close()
+            jobs_dir.mkdir(parents=True, exist_ok=True)
+            _appender = _Appender(jobs_dir)
+        _appender.append(line)
 
 
 def read_record(jobs_dir: Path, job_id: str) -> JobRecord | None:
@@ -177,9 +225,7 @@ def _rewrite_index(jobs_dir: Path) -> None:
         record = read_record(jobs_dir, job_id)
         if record is not None:
             lines.append(_index_line(JobSummary.of(record)))
-    tmp = jobs_dir / f".{INDEX_NAME}.{os.getpid()}"
-    tmp.write_text("".join(lines))
-    os.replace(tmp, jobs_dir / INDEX_NAME)
+    write_bytes_atomic(jobs_dir / INDEX_NAME, "".join(lines).encode())
 
 
 def _index_line(summary: JobSummary) -> str:

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlpipe.store.cache import write_json_atomic
+from mlpipe.store.atomic import write_json_atomic
 from mlpipe.store.lock import is_locked, lock_path
 from mlpipe.store.records import HOST
 
