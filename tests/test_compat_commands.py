@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import ml_process, wait_for, write_tree
 
+from mlpipe.store.records import job_ids, read_record
+
 CHAIN = "toy/pipe/chain.yaml"
 SLOW = """
 jobs:
@@ -26,7 +28,8 @@ jobs:
 
 def records(home: Path) -> dict[str, dict]:
     """job name -> its record (the newest, for one pipe per test)."""
-    found = [json.loads(p.read_text()) for p in (home / "jobs").glob("*/job.json")]
+    # as MLPipe reads them: a record being written at this instant (in place, at job start) is absent
+    found = [vars(r) for r in (read_record(home / "jobs", j) for j in job_ids(home / "jobs")) if r is not None]
     return {r["job"]: r for r in sorted(found, key=lambda r: r["started"] or 0)}
 
 

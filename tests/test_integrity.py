@@ -9,10 +9,13 @@ import stat
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 from conftest import ml_process, write_tree
+
+from mlpipe.store.records import job_ids, read_record
 
 CHAIN = "toy/pipe/chain.yaml"
 
@@ -362,7 +365,7 @@ def test_rerun_after_sigkill_stops_the_orphan_and_gc_removes_its_scratch(env, ml
         "pipe/slow.yaml": "jobs:\n  b: {module: toy/module/once, output: {out: o}}\n"})
     proc = subprocess.Popen([sys.executable, "-m", "mlpipe", "runpipe", "toy/pipe/slow.yaml"], stderr=subprocess.PIPE)
     records = env.home / "jobs"
-    _wait_for(lambda: any(json.loads(p.read_text()).get("pid") for p in records.glob("*/job.json")))
+    _wait_for(lambda: any(r is not None and r.pid for r in map(partial(read_record, records), job_ids(records))))
     proc.kill()
     proc.wait()
     orphan = json.loads(next(records.glob("*/job.json")).read_text())["pid"]

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import TOY_STEP_YAML, ml_process, write_tree
 
+from mlpipe.store.records import job_ids, read_record
+
 CHAIN = "toy/pipe/chain.yaml"
 
 
@@ -377,8 +379,8 @@ def test_killed_run_leaves_no_partial_output_and_rerun_recovers(env, ml, toy, si
     proc.communicate(timeout=30)
     assert proc.returncode == (-9 if sig == signal.SIGKILL else 130)
     assert len(list((env.home / "cache" / "data").rglob("*.json"))) == 1  # a's output only
-    b_records = [json.loads(p.read_text()) for p in (env.home / "jobs").glob("*/job.json")
-                 if json.loads(p.read_text())["job"] == "b"]
+    jobs = env.home / "jobs"
+    b_records = [vars(r) for r in (read_record(jobs, j) for j in job_ids(jobs)) if r is not None and r.job == "b"]
     if sig == signal.SIGTERM:
         assert b_records[0]["status"] == "failed"
         assert not any((env.home / "cache" / "tmp").iterdir())

@@ -12,6 +12,7 @@ The Builder knows nothing of doit: `doit_tasks.py` calls `check` (is the job up 
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -19,14 +20,13 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from mlpipe.core.errors import FetchError, JobFailed, MlpipeError, Problem
 from mlpipe.core.plan import Plan, PlannedJob
 from mlpipe.core.spec import ModuleSpec, Ref
 from mlpipe.core.uri import Uri
 from mlpipe.engine.resolve import Identity, Resolver, Unresolved
-from mlpipe.engine.run import JobRunner
 from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import Settings
 from mlpipe.sources import Fetched, SourceContext, Sources
@@ -34,6 +34,9 @@ from mlpipe.store import records
 from mlpipe.store.cache import DAMAGED, MISSING, CacheEntry, LocalCache
 from mlpipe.store.digests import DigestCache
 from mlpipe.store.lock import hold_lock
+
+if TYPE_CHECKING:
+    from mlpipe.engine.run import JobRunner
 
 RAN, CACHED, PULLED, FAILED, SKIPPED = "ran", "cached", "pulled", "failed", "skipped"
 __all__ = ["Builder", "Identity", "JobResult", "Unresolved", "RAN", "CACHED", "PULLED", "FAILED", "SKIPPED"]
@@ -85,14 +88,26 @@ class Builder:
         self.digests = DigestCache(settings.state_dir / "md5.sqlite")
         self.sources = Sources(SourceContext(settings, apps, self.digests, progress))
         self.resolver = Resolver(settings, plan, apps, self.cache, self.digests, self.sources)
-        self.runner = JobRunner(settings, apps, self.cache, self.resolver, force=force, echo=echo)
-        self.scratch = self.runner.scratch
+        self._echo = echo
         self.results: dict[str, JobResult] = {}
         self.errors: list[str] = []  # failures outside jobs (a download, a transfer)
         self.on_event: Callable[[str, str], None] = lambda name, event: None
         self.on_message: Callable[[str], None] = lambda line: print(line, file=sys.stderr, flush=True)
         self._active = 0
         self._idle = threading.Condition()
+
+    @functools.cached_property
+    def runner(self) -> JobRunner:
+        """Built when a job must run (a no-op run never imports what running takes)."""
+        from mlpipe.engine import run
+
+        return run.JobRunner(self.settings, self.apps, self.cache, self.resolver, force=self.force, echo=self._echo)
+
+    def close(self) -> None:
+        """The run ended: remove spare scratch folders, save new md5s."""
+        if "runner" in self.__dict__:
+            self.runner.scratch.close()
+        self.digests.save()
 
     def wait_idle(self, timeout_s: float) -> None:
         """Wait for running jobs to finish their bookkeeping (after an interrupt)."""

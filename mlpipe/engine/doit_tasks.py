@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import json
-import os
 import sqlite3
 import sys
 import threading
@@ -287,11 +286,12 @@ class ProgressReporter:
 def _nothing_to_do(builder: Builder) -> bool:
     """True when doit would find every task up to date: then `run_tasks` need not build them.
 
-    The same checks doit's `get_status` makes for these tasks, read-only: every fetch task's
-    probe, then for every job its DB record (no `ignore:`, same checker, no file deps),
-    `Builder.check` against its saved manifest, and its targets on disk. A no-op run of a
-    5,000-job pipe so skips building 5,000 doit tasks. On the first stale task, the results
-    recorded so far are dropped and doit decides everything, as before.
+    doit's `get_status` for these tasks, read-only: every fetch task's probe, then for every
+    job its DB record (no `ignore:`, same checker, no file deps) and `Builder.check` against
+    its saved manifest, the one decision doit's uptodate callable makes too (it also stats
+    the targets, so doit's own targets check adds nothing). A no-op run of a 5,000-job pipe so
+    skips building 5,000 doit tasks. On the first stale task, the results recorded so far are
+    dropped and doit decides everything, as before.
     """
     if builder.force:
         return False
@@ -301,8 +301,7 @@ def _nothing_to_do(builder: Builder) -> bool:
     for name in builder.plan.jobs:
         row = rows.get(task_name(name))
         uptodate = (row is not None and "ignore:" not in row and row.get("checker:") in (None, "MD5Checker")
-                    and not row.get("deps:") and all(map(os.path.exists, _known_targets(builder, name)))
-                    and builder.check(name, row.get("_values_:") or {}))
+                    and not row.get("deps:") and builder.check(name, row.get("_values_:") or {}))
         if not uptodate:
             builder.results.clear()  # doit reports every job itself
             return False
@@ -312,7 +311,7 @@ def _nothing_to_do(builder: Builder) -> bool:
 def run_tasks(builder: Builder, *, jobs: int, keep_going: bool, stream: IO[str] | None = None) -> None:
     """Run the plan's tasks through doit; results land in `builder.results`."""
     if _nothing_to_do(builder):
-        builder.digests.save()
+        builder.close()
         return
     control = TaskControl([dict_to_task(d) for d in task_dicts(builder)])
     control.process(None)
@@ -325,8 +324,7 @@ def run_tasks(builder: Builder, *, jobs: int, keep_going: bool, stream: IO[str] 
     try:
         runner.run_all(control.task_dispatcher())
     finally:
-        builder.digests.save()
-        builder.scratch.close()
+        builder.close()
     for name in builder.plan.jobs:  # jobs never reached after a failure without --keep-going
         builder.results.setdefault(name, JobResult(name, None, SKIPPED, error="not started after a failure"))
 

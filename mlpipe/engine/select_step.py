@@ -127,14 +127,14 @@ def _publish(builder: Builder, job: PlannedJob, identity: Identity, output: str,
     source = builder.cache.get(source_hash)
     if source is None:
         raise JobFailed(f"job '{job.name}': the winner's output '{output}' left the cache ({source_hash})")
-    scratch = builder.scratch.take(f"select-{identity.job_hash[:12]}-")
+    scratch = builder.runner.scratch.take(f"select-{identity.job_hash[:12]}-")
     try:
         staged = scratch / "outputs" / output
         _link_copy(source.path, staged)
         return builder.cache.put(identity.outputs[output], staged, md5=source.md5, job_hash=identity.job_hash,
                                  replace=builder.force)
     finally:
-        builder.scratch.give_back(scratch)
+        builder.runner.scratch.give_back(scratch)
 
 
 def _link_copy(source: Path, dest: Path) -> None:
