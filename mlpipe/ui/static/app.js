@@ -184,14 +184,12 @@ function panZoom(box, svg) {
   const whole = { x: full.x, y: full.y, w: full.width, h: full.height };
   let vb = { ...whole };
   const set = () => svg.setAttribute("viewBox", `${vb.x} ${vb.y} ${vb.w} ${vb.h}`);
-  const fit = () => {
+  const fit = (minScale = 0) => {
     // a small pipe gets a small box; a big one the usual 62% of the window
     box.style.height = Math.min(window.innerHeight * 0.62, Math.max(140, whole.h + 24)) + "px";
     const r = box.getBoundingClientRect();
-    const scale = Math.min(r.width / whole.w, r.height / whole.h);
-    const readable = Math.max(scale, 0.6); // a 1,000-job pipe starts readable, at its top left
-    vb = { x: whole.x, y: whole.y, w: r.width / readable, h: r.height / readable };
-    if (readable === scale) vb = { ...whole, w: Math.max(whole.w, r.width / scale), h: Math.max(whole.h, r.height / scale) };
+    const scale = Math.max(Math.min(r.width / whole.w, r.height / whole.h, 1.5), minScale);
+    vb = { x: whole.x, y: whole.y, w: r.width / scale, h: r.height / scale };
     set();
   };
   const zoom = (f, cx = vb.x + vb.w / 2, cy = vb.y + vb.h / 2) => {
@@ -213,8 +211,8 @@ function panZoom(box, svg) {
     vb = { ...drag.vb, x: drag.vb.x - (e.clientX - drag.x) * vb.w / r.width, y: drag.vb.y - (e.clientY - drag.y) * vb.h / r.height };
     set();
   });
-  fit();
-  return { zoom, fit };
+  fit(0.6); // a 1,000-job pipe opens readable, at its top left; "fit" shows all of it
+  return { zoom, fit: () => fit() };
 }
 
 // -- the job panel ----------------------------------------------------------------------------
