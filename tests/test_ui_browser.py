@@ -133,6 +133,8 @@ def test_a_failed_jobs_stderr_is_two_clicks_away_and_shown_as_text(mixed, page, 
     assert page.locator("#log-stderr[aria-pressed=true]").count() == 1
     assert page.locator("#panel img, #panel script").count() == 0  # the log's markup stayed text
     assert "exit code" in page.text_content("#panel")
+    page.click("#panel button.close")
+    expect(page.locator("#panel")).to_be_hidden()
 
 
 def test_filters_only_failed_and_hide_up_to_date(mixed, page, ui_server) -> None:

@@ -64,6 +64,7 @@ function route() {
   const hash = decodeURIComponent(location.hash.slice(1) || "/");
   const [, view, ...rest] = hash.split("/");
   const arg = rest.join("/");
+  document.title = view === "pipe" ? `${arg} \u2013 MLPipe` : view ? `${view} \u2013 MLPipe` : "MLPipe";
   const views = { "": pipesPage, pipe: () => pipePage(arg), jobs: jobsPage, modules: modulesPage,
     metrics: metricsPage, job: () => { jobsPage(); openJob(arg); } };
   (views[view] || pipesPage)().catch((e) => main.replaceChildren(el("p", { class: "error" }, e.message)));
@@ -216,9 +217,12 @@ function panZoom(box, svg) {
 }
 
 // -- the job panel ----------------------------------------------------------------------------
+const closer = () => el("button", { class: "close", title: "close", "aria-label": "close",
+  on: { click: () => { panel.hidden = true; panel.replaceChildren(); } } }, "\u00d7");
+
 function openNode(node, labels) {
   panel.hidden = false;
-  const head = [el("h1", {}, node.id), badge(node.state, labels[node.state]),
+  const head = [closer(), el("h1", {}, node.id), badge(node.state, labels[node.state]),
     el("dl", { class: "kv" }, el("dt", {}, "module"), el("dd", {}, node.module),
       el("dt", {}, "dry run"), el("dd", {}, `${node.status || "-"} / ${node.action || "-"}`),
       el("dt", {}, "job id"), el("dd", {}, node.job_id || "(not known until upstream jobs run)"),
@@ -269,7 +273,7 @@ async function showRecord(jobId, head) {
       loading = false;
     }
   }
-  panel.replaceChildren(...(head.length ? head : [el("h1", {}, rec.job)]),
+  panel.replaceChildren(...(head.length ? head : [closer(), el("h1", {}, rec.job)]),
     el("h2", {}, "Run ", el("code", {}, short(rec.job_id)), " ", badge(rec.status)),
     kv([["pipe", rec.pipe], ["module", rec.module], ["started", rec.started_iso || "-"],
       ["duration", secs(rec.duration_s)], ["exit code", rec.exit_code ?? "-"], ["host", rec.host || "-"],
