@@ -148,6 +148,30 @@ def test_filters_only_failed_and_hide_up_to_date(mixed, page, ui_server) -> None
     assert visible_nodes(page) == ["b", "shout"]
 
 
+def test_pan_and_zoom(mixed, page, ui_server) -> None:
+    open_pipe(page, ui_server, MIXED)
+
+    def view_box() -> list[float]:
+        return [float(v) for v in page.get_attribute("#dag svg", "viewBox").split()]
+
+    for _ in range(2):  # reloading the drawing (collapse sweeps) must not stack its handlers
+        page.click("#collapse-sweeps")
+        page.wait_for_selector("#dag .node")
+    before = view_box()
+    page.click("text=+")
+    assert view_box()[2] == pytest.approx(before[2] / 1.25)
+    page.mouse.move(400, 200)
+    page.mouse.wheel(0, -100)
+    assert view_box()[2] == pytest.approx(before[2] / 1.25 / 1.15)
+    box = page.locator("#dag").bounding_box()
+    start = view_box()
+    page.mouse.move(box["x"] + 300, box["y"] + 50)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 200, box["y"] + 50, steps=4)
+    page.mouse.up()
+    assert view_box()[0] > start[0] and view_box()[1] == pytest.approx(start[1])
+
+
 def test_the_page_follows_a_run_live(page, ui_server, toy: Path, ml) -> None:
     write_tree(toy, APP)
     open_pipe(page, ui_server, "toy/pipe/slow.yaml")

@@ -197,16 +197,18 @@ function panZoom(box, svg) {
     vb = { x: cx - (cx - vb.x) / f, y: cy - (cy - vb.y) / f, w: vb.w / f, h: vb.h / f };
     set();
   };
-  box.addEventListener("wheel", (e) => {
+  // listeners on the svg, which each load replaces: none pile up on the box
+  svg.addEventListener("wheel", (e) => {
     e.preventDefault();
     const r = box.getBoundingClientRect();
     zoom(e.deltaY < 0 ? 1.15 : 1 / 1.15, vb.x + (e.clientX - r.left) / r.width * vb.w,
       vb.y + (e.clientY - r.top) / r.height * vb.h);
   }, { passive: false });
   let drag = null;
-  box.addEventListener("mousedown", (e) => { drag = { x: e.clientX, y: e.clientY, vb: { ...vb } }; });
-  window.addEventListener("mouseup", () => { drag = null; });
-  box.addEventListener("mousemove", (e) => {
+  svg.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY, vb: { ...vb } }; });
+  svg.addEventListener("pointerup", () => { drag = null; });
+  svg.addEventListener("pointerleave", () => { drag = null; });
+  svg.addEventListener("pointermove", (e) => {
     if (!drag) return;
     const r = box.getBoundingClientRect();
     vb = { ...drag.vb, x: drag.vb.x - (e.clientX - drag.x) * vb.w / r.width, y: drag.vb.y - (e.clientY - drag.y) * vb.h / r.height };
