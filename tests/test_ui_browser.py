@@ -154,7 +154,7 @@ def test_pan_and_zoom(mixed, page, ui_server) -> None:
     def view_box() -> list[float]:
         return [float(v) for v in page.get_attribute("#dag svg", "viewBox").split()]
 
-    for _ in range(2):  # reloading the drawing (collapse sweeps) must not stack its handlers
+    for _ in range(2):  # after the drawing is reloaded (collapse sweeps), zoom and pan act on the new one
         page.click("#collapse-sweeps")
         page.wait_for_selector("#dag .node")
     before = view_box()
