@@ -161,7 +161,11 @@ def test_pan_and_zoom(mixed, page, ui_server) -> None:
     page.click("text=+")
     assert view_box()[2] == pytest.approx(before[2] / 1.25)
     page.mouse.move(400, 200)
+    zoomed = view_box()
     page.mouse.wheel(0, -100)
+    deadline = time.monotonic() + 10
+    while view_box() == zoomed and time.monotonic() < deadline:  # wheel() does not wait for its handler
+        page.wait_for_timeout(50)
     assert view_box()[2] == pytest.approx(before[2] / 1.25 / 1.15)
     box = page.locator("#dag").bounding_box()
     start = view_box()
