@@ -41,8 +41,9 @@ APP = {
             output: {output: b_out}
             parameters: {name: b}
         """,
-    "module/ticker.py": ("import sys, time\nfor i in range(1, 9):\n    print(f'tick {i}', flush=True)\n"
-                         "    time.sleep(0.4)\nopen(sys.argv[1], 'w').write('done')\n"),
+    # runs 6 s and sleeps 5 s: long enough for a page polling every second on a loaded machine
+    "module/ticker.py": ("import sys, time\nfor i in range(1, 13):\n    print(f'tick {i}', flush=True)\n"
+                         "    time.sleep(0.5)\nopen(sys.argv[1], 'w').write('done')\n"),
     "module/ticker.yaml": "output:\n  out: {type: text}\ncmd: python -m toy.module.ticker out\n",
     "pipe/ticker.yaml": "jobs:\n  tick:\n    module: toy/module/ticker\n    output: {out: ticks}\n",
     "pipe/slow.yaml": """
@@ -56,7 +57,7 @@ APP = {
             module: toy/module/step
             input: {inputs: q_out}
             output: {output: s_out}
-            parameters: {name: slow, sleep: 3}
+            parameters: {name: slow, sleep: 5}
         """,
 }
 MIXED = "toy/pipe/mixed.yaml"
@@ -201,10 +202,10 @@ def test_a_running_jobs_log_is_followed(page, ui_server, toy: Path) -> None:
         page.click("#dag .node[data-id=tick]")
         expect(page.locator("#follow")).to_be_checked()
         expect(page.locator("#log")).to_contain_text("tick 1")
-        expect(page.locator("#log")).to_contain_text("tick 8", timeout=20_000)  # lines written after opening
+        expect(page.locator("#log")).to_contain_text("tick 12", timeout=20_000)  # lines written after opening
     finally:
         assert run.wait(60) == 0
-    assert page.text_content("#log") == "".join(f"tick {i}\n" for i in range(1, 9))
+    assert page.text_content("#log") == "".join(f"tick {i}\n" for i in range(1, 13))
 
 
 def test_no_request_leaves_the_machine(mixed, page, ui_server, ml) -> None:
