@@ -105,3 +105,22 @@ def test_an_unknown_pipe_is_one_line_exit_2(ml, toy: Path) -> None:
     done = ml("graph", "toy/pipe/nope.yaml", "--status")
     assert done.code == 2 and done.out == ""
     assert done.err.startswith("ml graph: unknown pipe 'toy/pipe/nope.yaml'") and len(done.err.splitlines()) == 1
+
+
+def test_collapse_sweeps_groups_the_members_their_records_name(ml, toy: Path, env) -> None:
+    """A sweep member's record says `"sweep": {"job", "point"}` (DESIGN.md "Sweeps"); written here
+    into real records of b and c, as a swept job's members would have them."""
+    assert ml("runpipe", "toy/pipe/chain.yaml").code == 0
+    for record in json.loads(ml("listjob", "--json").out):
+        if record["job"] in ("b", "c"):
+            path = env.home / "jobs" / record["job_id"] / "job.json"
+            data = json.loads(path.read_text())
+            path.write_text(json.dumps({**data, "sweep": {"job": "bc", "point": {"name": record["job"]}}}))
+    members = graph_json(ml, "toy/pipe/chain.yaml", "--status")
+    assert members["nodes"][1]["sweep"] == {"job": "bc", "point": {"name": "b"}}
+    collapsed = graph_json(ml, "toy/pipe/chain.yaml", "--status", "--collapse-sweeps")
+    assert [(n["id"], n["state"], n["sweep"]) for n in collapsed["nodes"]] == [
+        ("a", "up-to-date", None), ("bc", "up-to-date", {"job": "bc", "members": 2})]
+    assert collapsed["edges"] == [{"from": "a", "to": "bc", "data": "a_out"}]
+    svg = ml("graph", "toy/pipe/chain.yaml", "--format", "svg", "--status", "--collapse-sweeps").out
+    assert "\u2713 up-to-date (2 members)" in svg

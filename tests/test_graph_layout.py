@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from mlpipe.core.graph import GraphEdge, GraphNode, PipeGraph, collapse_sweeps
-from mlpipe.core.graph_layout import count_crossings, layout_graph
+from mlpipe.core.graph_layout import MAX_ROWS, NODE_H, ROW_GAP, count_crossings, layout_graph
 from mlpipe.core.graph_render import STYLE, state_label, to_dot, to_json, to_mermaid, to_svg
 
 
@@ -60,6 +60,7 @@ def test_every_edge_goes_to_a_higher_layer_and_everything_fits(name: str) -> Non
     layout = layout_graph(nodes, edges)
     assert set(layout.boxes) == set(nodes)
     assert all(layout.boxes[a].layer < layout.boxes[b].layer for a, b in edges)
+    assert all(layout.boxes[a].x + layout.boxes[a].w < layout.boxes[b].x for a, b in edges)  # drawn rightwards
     assert all(b.x >= 0 and b.x + b.w <= layout.width and b.y >= 0 and b.y + b.h <= layout.height
                for b in layout.boxes.values())
 
@@ -73,6 +74,14 @@ def test_same_graph_same_layout(name: str) -> None:
 def test_longest_path_layering() -> None:
     layout = layout_graph(*GRAPHS["long edge"])
     assert [layout.boxes[n].layer for n in "abc"] == [0, 1, 2]  # c waits for b, not only for a
+
+
+def test_a_tall_layer_wraps_into_columns() -> None:
+    layout = layout_graph(*fan_in(1000))
+    sources = [b for n, b in layout.boxes.items() if n != "join"]
+    assert len({b.y for b in sources}) == MAX_ROWS  # 999 jobs: 25 columns of 40 (the last one shorter)
+    assert len({b.x for b in sources}) == 25
+    assert layout.height < (MAX_ROWS + 1) * (NODE_H + ROW_GAP) < layout.width
 
 
 def test_barycenter_sweeps_remove_avoidable_crossings() -> None:

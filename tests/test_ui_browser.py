@@ -41,8 +41,9 @@ APP = {
             output: {output: b_out}
             parameters: {name: b}
         """,
-    "module/ticker.py": ("import sys, time\nfor i in range(1, 9):\n    print(f'tick {i}', flush=True)\n"
-                         "    time.sleep(0.4)\nopen(sys.argv[1], 'w').write('done')\n"),
+    # runs 6 s and sleeps 5 s: long enough for a page polling every second on a loaded machine
+    "module/ticker.py": ("import sys, time\nfor i in range(1, 13):\n    print(f'tick {i}', flush=True)\n"
+                         "    time.sleep(0.5)\nopen(sys.argv[1], 'w').write('done')\n"),
     "module/ticker.yaml": "output:\n  out: {type: text}\ncmd: python -m toy.module.ticker out\n",
     "pipe/ticker.yaml": "jobs:\n  tick:\n    module: toy/module/ticker\n    output: {out: ticks}\n",
     "pipe/slow.yaml": """
@@ -56,7 +57,7 @@ APP = {
             module: toy/module/step
             input: {inputs: q_out}
             output: {output: s_out}
-            parameters: {name: slow, sleep: 3}
+            parameters: {name: slow, sleep: 5}
         """,
 }
 MIXED = "toy/pipe/mixed.yaml"
@@ -133,6 +134,8 @@ def test_a_failed_jobs_stderr_is_two_clicks_away_and_shown_as_text(mixed, page, 
     assert page.locator("#log-stderr[aria-pressed=true]").count() == 1
     assert page.locator("#panel img, #panel script").count() == 0  # the log's markup stayed text
     assert "exit code" in page.text_content("#panel")
+    page.click("#panel button.close")
+    expect(page.locator("#panel")).to_be_hidden()
 
 
 def test_filters_only_failed_and_hide_up_to_date(mixed, page, ui_server) -> None:
@@ -144,6 +147,34 @@ def test_filters_only_failed_and_hide_up_to_date(mixed, page, ui_server) -> None
     page.uncheck("#only-failed")
     page.check("#hide-up-to-date")
     assert visible_nodes(page) == ["b", "shout"]
+
+
+def test_pan_and_zoom(mixed, page, ui_server) -> None:
+    open_pipe(page, ui_server, MIXED)
+
+    def view_box() -> list[float]:
+        return [float(v) for v in page.get_attribute("#dag svg", "viewBox").split()]
+
+    for _ in range(2):  # after the drawing is reloaded (collapse sweeps), zoom and pan act on the new one
+        page.click("#collapse-sweeps")
+        page.wait_for_selector("#dag .node")
+    before = view_box()
+    page.click("text=+")
+    assert view_box()[2] == pytest.approx(before[2] / 1.25)
+    page.mouse.move(400, 200)
+    zoomed = view_box()
+    page.mouse.wheel(0, -100)
+    deadline = time.monotonic() + 10
+    while view_box() == zoomed and time.monotonic() < deadline:  # wheel() does not wait for its handler
+        page.wait_for_timeout(50)
+    assert view_box()[2] == pytest.approx(before[2] / 1.25 / 1.15)
+    box = page.locator("#dag").bounding_box()
+    start = view_box()
+    page.mouse.move(box["x"] + 300, box["y"] + 50)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 200, box["y"] + 50, steps=4)
+    page.mouse.up()
+    assert view_box()[0] > start[0] and view_box()[1] == pytest.approx(start[1])
 
 
 def test_the_page_follows_a_run_live(page, ui_server, toy: Path, ml) -> None:
@@ -171,10 +202,10 @@ def test_a_running_jobs_log_is_followed(page, ui_server, toy: Path) -> None:
         page.click("#dag .node[data-id=tick]")
         expect(page.locator("#follow")).to_be_checked()
         expect(page.locator("#log")).to_contain_text("tick 1")
-        expect(page.locator("#log")).to_contain_text("tick 8", timeout=20_000)  # lines written after opening
+        expect(page.locator("#log")).to_contain_text("tick 12", timeout=20_000)  # lines written after opening
     finally:
         assert run.wait(60) == 0
-    assert page.text_content("#log") == "".join(f"tick {i}\n" for i in range(1, 9))
+    assert page.text_content("#log") == "".join(f"tick {i}\n" for i in range(1, 13))
 
 
 def test_no_request_leaves_the_machine(mixed, page, ui_server, ml) -> None:

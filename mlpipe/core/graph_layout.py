@@ -7,7 +7,8 @@
 2. Crossing reduction: a few barycenter sweeps (down, then up); each node takes the mean
    relative position of its neighbours in other layers; ties keep the previous order, so the
    same graph always gives the same drawing.
-3. Coordinates: one column per layer, nodes stacked in their order, each column centred.
+3. Coordinates: one column per layer, nodes stacked in their order, each column centred; a
+   layer of more than MAX_ROWS nodes wraps into several columns.
 
 No dummy nodes for long edges: the sweeps use neighbours in any layer, so a pass costs
 O(V + E) plus sorting each layer; 1,000 jobs lay out in a few milliseconds.
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 NODE_W, NODE_H = 190.0, 44.0
 LAYER_GAP, ROW_GAP, MARGIN = 70.0, 14.0, 16.0
 SWEEPS = 4  # down + up passes; more rarely helps and costs time at 1,000 nodes
+MAX_ROWS = 40  # a taller layer wraps into more columns
 
 
 @dataclass(frozen=True)
@@ -104,16 +106,21 @@ def _positions(columns: list[list[str]]) -> dict[str, float]:
 
 
 def _coordinates(nodes: Sequence[str], columns: list[list[str]]) -> Layout:
-    tallest = max((len(c) for c in columns), default=0)
+    """A layer of more than MAX_ROWS nodes wraps into several columns of equal height, so 999
+    jobs feeding one stay a block on screen instead of a column 50,000 pixels tall."""
+    wraps = [-(-len(c) // MAX_ROWS) for c in columns]  # sub-columns per layer
+    rows = [-(-len(c) // w) for c, w in zip(columns, wraps, strict=True)]
+    tallest = max(rows, default=0)
     height = tallest * NODE_H + max(tallest - 1, 0) * ROW_GAP
     placed: dict[str, Box] = {}
+    x = MARGIN
     for li, column in enumerate(columns):
-        own = len(column) * NODE_H + (len(column) - 1) * ROW_GAP
-        top = MARGIN + (height - own) / 2
-        x = MARGIN + li * (NODE_W + LAYER_GAP)
+        top = MARGIN + (height - rows[li] * NODE_H - (rows[li] - 1) * ROW_GAP) / 2  # the layer's block, centred
         for order, n in enumerate(column):
-            placed[n] = Box(li, order, x, top + order * (NODE_H + ROW_GAP))
-    width = 2 * MARGIN + len(columns) * NODE_W + max(len(columns) - 1, 0) * LAYER_GAP
+            sub, row = divmod(order, rows[li])
+            placed[n] = Box(li, order, x + sub * (NODE_W + ROW_GAP), top + row * (NODE_H + ROW_GAP))
+        x += wraps[li] * NODE_W + (wraps[li] - 1) * ROW_GAP + LAYER_GAP
+    width = x - LAYER_GAP + MARGIN if columns else 2 * MARGIN
     return Layout({n: placed[n] for n in nodes}, width, 2 * MARGIN + height)
 
 

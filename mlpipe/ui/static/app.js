@@ -64,6 +64,7 @@ function route() {
   const hash = decodeURIComponent(location.hash.slice(1) || "/");
   const [, view, ...rest] = hash.split("/");
   const arg = rest.join("/");
+  document.title = view === "pipe" ? `${arg} \u2013 MLPipe` : view ? `${view} \u2013 MLPipe` : "MLPipe";
   const views = { "": pipesPage, pipe: () => pipePage(arg), jobs: jobsPage, modules: modulesPage,
     metrics: metricsPage, job: () => { jobsPage(); openJob(arg); } };
   (views[view] || pipesPage)().catch((e) => main.replaceChildren(el("p", { class: "error" }, e.message)));
@@ -184,43 +185,46 @@ function panZoom(box, svg) {
   const whole = { x: full.x, y: full.y, w: full.width, h: full.height };
   let vb = { ...whole };
   const set = () => svg.setAttribute("viewBox", `${vb.x} ${vb.y} ${vb.w} ${vb.h}`);
-  const fit = () => {
+  const fit = (minScale = 0) => {
     // a small pipe gets a small box; a big one the usual 62% of the window
     box.style.height = Math.min(window.innerHeight * 0.62, Math.max(140, whole.h + 24)) + "px";
     const r = box.getBoundingClientRect();
-    const scale = Math.min(r.width / whole.w, r.height / whole.h);
-    const readable = Math.max(scale, 0.6); // a 1,000-job pipe starts readable, at its top left
-    vb = { x: whole.x, y: whole.y, w: r.width / readable, h: r.height / readable };
-    if (readable === scale) vb = { ...whole, w: Math.max(whole.w, r.width / scale), h: Math.max(whole.h, r.height / scale) };
+    const scale = Math.max(Math.min(r.width / whole.w, r.height / whole.h, 1.5), minScale);
+    vb = { x: whole.x, y: whole.y, w: r.width / scale, h: r.height / scale };
     set();
   };
   const zoom = (f, cx = vb.x + vb.w / 2, cy = vb.y + vb.h / 2) => {
     vb = { x: cx - (cx - vb.x) / f, y: cy - (cy - vb.y) / f, w: vb.w / f, h: vb.h / f };
     set();
   };
-  box.addEventListener("wheel", (e) => {
+  // listeners on the svg, which each load replaces: none pile up on the box
+  svg.addEventListener("wheel", (e) => {
     e.preventDefault();
     const r = box.getBoundingClientRect();
     zoom(e.deltaY < 0 ? 1.15 : 1 / 1.15, vb.x + (e.clientX - r.left) / r.width * vb.w,
       vb.y + (e.clientY - r.top) / r.height * vb.h);
   }, { passive: false });
   let drag = null;
-  box.addEventListener("mousedown", (e) => { drag = { x: e.clientX, y: e.clientY, vb: { ...vb } }; });
-  window.addEventListener("mouseup", () => { drag = null; });
-  box.addEventListener("mousemove", (e) => {
+  svg.addEventListener("pointerdown", (e) => { drag = { x: e.clientX, y: e.clientY, vb: { ...vb } }; });
+  svg.addEventListener("pointerup", () => { drag = null; });
+  svg.addEventListener("pointerleave", () => { drag = null; });
+  svg.addEventListener("pointermove", (e) => {
     if (!drag) return;
     const r = box.getBoundingClientRect();
     vb = { ...drag.vb, x: drag.vb.x - (e.clientX - drag.x) * vb.w / r.width, y: drag.vb.y - (e.clientY - drag.y) * vb.h / r.height };
     set();
   });
-  fit();
-  return { zoom, fit };
+  fit(0.6); // a 1,000-job pipe opens readable, at its top left; "fit" shows all of it
+  return { zoom, fit: () => fit() };
 }
 
 // -- the job panel ----------------------------------------------------------------------------
+const closer = () => el("button", { class: "close", title: "close", "aria-label": "close",
+  on: { click: () => { panel.hidden = true; panel.replaceChildren(); } } }, "\u00d7");
+
 function openNode(node, labels) {
   panel.hidden = false;
-  const head = [el("h1", {}, node.id), badge(node.state, labels[node.state]),
+  const head = [closer(), el("h1", {}, node.id), badge(node.state, labels[node.state]),
     el("dl", { class: "kv" }, el("dt", {}, "module"), el("dd", {}, node.module),
       el("dt", {}, "dry run"), el("dd", {}, `${node.status || "-"} / ${node.action || "-"}`),
       el("dt", {}, "job id"), el("dd", {}, node.job_id || "(not known until upstream jobs run)"),
@@ -271,7 +275,7 @@ async function showRecord(jobId, head) {
       loading = false;
     }
   }
-  panel.replaceChildren(...(head.length ? head : [el("h1", {}, rec.job)]),
+  panel.replaceChildren(...(head.length ? head : [closer(), el("h1", {}, rec.job)]),
     el("h2", {}, "Run ", el("code", {}, short(rec.job_id)), " ", badge(rec.status)),
     kv([["pipe", rec.pipe], ["module", rec.module], ["started", rec.started_iso || "-"],
       ["duration", secs(rec.duration_s)], ["exit code", rec.exit_code ?? "-"], ["host", rec.host || "-"],
