@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -199,3 +200,17 @@ def load_row(settings: Settings, job_id: str) -> Row:
     if data is None:
         raise UsageError(f"job {full}: its record cannot be read")
     return Row.of(data)
+
+
+def table_json(pipe: str | None, params: list[str], metrics: list[str], rows: list[Row]) -> dict[str, Any]:
+    """`ml metrics --json`'s shape (DESIGN.md), shared by the command line and the web UI."""
+    return {"pipe": pipe, "columns": {"params": params, "metrics": metrics},
+            "rows": [row_json(r, params, metrics) for r in rows]}
+
+
+def row_json(row: Row, params: list[str], metrics: list[str]) -> dict[str, Any]:
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(row.started)) if row.started is not None else None
+    return {"job": row.job, "job_id": row.job_id, "status": row.status, "started": started,
+            "params": {p: row.params[p] for p in params if p in row.params},
+            "metrics": {m: row.metrics[m] for m in metrics if m in row.metrics},
+            "pipe": row.pipe, "sweep": row.sweep, "selected": row.selected}

@@ -194,25 +194,16 @@ class Api:
 
     # -- metrics ----------------------------------------------------------------------------
     def metrics(self, pipe: str | None) -> dict[str, Any]:
-        """The newest successful run of each (pipe, job) whose job.json carries `"metrics"`."""
-        seen: set[tuple[str, str]] = set()
-        rows, param_names, metric_names = [], {}, {}
-        for summary, status in job_list.list_jobs(self.settings, pipe, records.SUCCEEDED):
-            if (summary.pipe, summary.job) in seen:
-                continue
-            seen.add((summary.pipe, summary.job))
-            data = job_list.read_job_data(self.settings, summary.job_id) or {}
-            values = data.get("metrics")
-            if not isinstance(values, dict):
-                continue
-            params = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
-            param_names.update(dict.fromkeys(params))
-            metric_names.update(dict.fromkeys(values))
-            rows.append({"pipe": summary.pipe, "job": summary.job, "job_id": summary.job_id, "status": status,
-                         "started": job_list.iso_time(summary.started), "params": params, "metrics": values,
-                         "sweep": data.get("sweep")})
-        return {"pipe": pipe, "columns": {"params": sorted(param_names), "metrics": sorted(metric_names)},
-                "rows": rows}
+        """`ml metrics [PIPE] --json`: one row per job (its latest successful run), params and metrics."""
+        from mlpipe.ops import experiments
+
+        if pipe is not None:
+            pipe, rows = experiments.pipe_rows(self.settings, pipe)
+        else:
+            rows = experiments.all_rows(self.settings)
+        rows = [r for r in rows if r.metrics]
+        params, metrics = experiments.columns(rows)
+        return experiments.table_json(pipe, params, metrics, rows)
 
 
 def _size(path: os.PathLike[str]) -> int | None:

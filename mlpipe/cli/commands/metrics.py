@@ -85,15 +85,10 @@ def _print_json(pipe: str | None, params: list[str], metrics: list[str], rows: l
     import json
 
     head = json.dumps({"pipe": pipe, "columns": {"params": params, "metrics": metrics}})[:-1]
-    body = ",\n  ".join(json.dumps(_row_json(r, params, metrics)) for r in rows)
+    from mlpipe.ops.experiments import row_json
+
+    body = ",\n  ".join(json.dumps(row_json(r, params, metrics)) for r in rows)
     print(f'{head}, "rows": [\n  {body}\n]}}' if rows else f'{head}, "rows": []}}')
-
-
-def _row_json(row: Row, params: list[str], metrics: list[str]) -> dict[str, Any]:
-    return {"job": row.job, "job_id": row.job_id, "status": row.status, "started": _iso(row.started),
-            "params": {p: row.params[p] for p in params if p in row.params},
-            "metrics": {m: row.metrics[m] for m in metrics if m in row.metrics},
-            "pipe": row.pipe, "sweep": row.sweep, "selected": row.selected}
 
 
 def _cell(value: Any) -> str:
