@@ -41,7 +41,22 @@ class UiServerHandle:
         sent = dict(headers or {})
         if token is not None:
             sent["X-MLPipe-Token"] = token
-        request = urllib.request.Request(self.base + path, headers=sent, method=method)
+        return self._open(urllib.request.Request(self.base + path, headers=sent, method=method))
+
+    def send(self, method: str, path: str, body: object = None, token: str | None = TOKEN,
+             origin: str | None = "same", headers: dict[str, str] | None = None) -> Reply:
+        """A change (POST/PUT) with a JSON body, the token header and, by default, this server's Origin."""
+        import json
+
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        if token is not None:
+            sent["X-MLPipe-Token"] = token
+        if origin is not None:
+            sent["Origin"] = self.base if origin == "same" else origin
+        data = json.dumps({} if body is None else body).encode()
+        return self._open(urllib.request.Request(self.base + path, data=data, headers=sent, method=method))
+
+    def _open(self, request: urllib.request.Request) -> Reply:
         opener = urllib.request.build_opener(_NoRedirect)
         try:
             with opener.open(request, timeout=30) as resp:
