@@ -34,7 +34,8 @@ from mlpipe.ui.http import HttpError, dumps
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-ASSETS = {"app.js": "text/javascript", "ui.css": "text/css", "index.html": "text/html", "favicon.svg": "image/svg+xml"}
+ASSETS = {"app.js": "text/javascript", "actions.js": "text/javascript", "editor.js": "text/javascript",
+          "ui.css": "text/css", "index.html": "text/html", "favicon.svg": "image/svg+xml"}
 TOKEN_HEADER = "X-MLPipe-Token"
 MAX_BODY = 2 << 20  # a pipe of the editor (1 MiB of text) as JSON
 
