@@ -16,7 +16,7 @@ function paramInput(spec, value, attrs) {
   const text = (v) => v === undefined || v === null ? "" : typeof v === "object" ? JSON.stringify(v) : String(v);
   if (spec && (spec.choices || spec.type === "bool")) {
     const options = spec.choices || [true, false];
-    const pick = el("select", attrs, el("option", { value: "" }, `(default: ${text(spec.default)})`),
+    const pick = el("select", attrs, el("option", { value: "" }, spec.has_default ? `(default: ${text(spec.default)})` : "(not given)"),
       options.map((o) => el("option", { value: JSON.stringify(o), selected: value !== undefined && JSON.stringify(value) === JSON.stringify(o) }, text(o))));
     pick.typedValue = () => pick.value === "" ? undefined : JSON.parse(pick.value);
     return pick;

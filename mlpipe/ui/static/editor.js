@@ -43,11 +43,11 @@ async function editorPage(pipeId) {
 
   main.replaceChildren(el("h1", {}, pipeId ? `Edit ${pipeId}` : "New pipe"),
     el("div", { class: "toolbar" }, appPick, "/pipe/", nameInput, ".yaml", nameError, tabs),
-    commentNote, form, yamlText,
+    commentNote,
     el("div", { class: "toolbar" }, el("button", { id: "btn-validate", on: { click: () => validate(true) } }, "Validate"),
       el("button", { id: "btn-save", class: "primary", on: { click: save } }, "Save"),
       pipeId ? el("a", { href: "#/pipe/" + encodeURIComponent(pipeId) }, "back to the pipe") : ""),
-    saveStatus, problemsBox, el("h2", {}, "DAG preview"), preview);
+    saveStatus, problemsBox, preview, form, yamlText);
 
   // -- the form: one fieldset per job ------------------------------------------------------------
   function dataNames(except) {
