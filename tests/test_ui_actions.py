@@ -176,3 +176,20 @@ def test_a_pipe_id_in_an_action_must_be_known(ui_server, toy: Path) -> None:
     for pipe in ("toy/pipe/nope.yaml", "../../etc/passwd", quote("toy/pipe/../../x.yaml", safe="")):
         assert ui_server.send("POST", f"/api/pipes/{pipe}/run").status == 404
     assert ui_server.send("POST", f"/api/pipes/{PIPE}/explode").status == 404
+
+
+def test_a_rerun_without_the_token_or_origin_runs_nothing(ui_server, toy: Path, env, ml) -> None:
+    ml("runpipe", PIPE)
+    env.reset_log()
+    a = records(ml)["a"]["job_id"]
+    for token, origin in ((None, "same"), (ui_server.token, None), (ui_server.token, "http://evil.example")):
+        assert ui_server.send("POST", f"/api/jobs/{a}/rerun", {"force": True}, token=token, origin=origin).status == 403
+    time.sleep(0.3)
+    assert action(ui_server)["kind"] is None and env.executed() == []
+
+
+def test_a_missing_local_input_is_refused_before_the_run_starts(ui_server, toy: Path, env) -> None:
+    (toy / "data" / "seed.txt").unlink()
+    reply = ui_server.send("POST", f"/api/pipes/{PIPE}/run")
+    assert reply.status == 422 and "file://toy/data/seed.txt" in reply.json()["error"]
+    assert reply.json()["problems"][0]["job"] == "a" and action(ui_server)["kind"] is None

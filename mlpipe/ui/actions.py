@@ -90,6 +90,7 @@ class Actions:
             raise invalid(exc.problems) from None
 
     def run(self, pipe_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        from mlpipe.engine.build import Builder
         from mlpipe.home.loader import load_plan
 
         jobs, force, keep_going = body.get("jobs"), body.get("force", False), body.get("keep_going", False)
@@ -98,8 +99,9 @@ class Actions:
         if not isinstance(force, bool) or not isinstance(keep_going, bool):
             raise HttpError(400, "force and keep_going are true or false")
         overrides = overrides_of(body)
-        try:
-            load_plan(self.settings, pipe_id, overrides)  # refuse here what `ml runpipe` would refuse (exit 2)
+        try:  # refuse here, with every problem, what `ml runpipe` would refuse (exit 2)
+            plan, apps = load_plan(self.settings, pipe_id, overrides)
+            Builder(self.settings, plan, apps).check_local_inputs()
         except SpecError as exc:
             raise invalid(exc.problems) from None
         sets = [f"{job}.{param}={value}" for job, params in overrides.items() for param, value in params.items()]

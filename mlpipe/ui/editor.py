@@ -45,10 +45,10 @@ def target(apps: AppIndex, pipe_id: str) -> Path:
     """The file a pipe id may be saved to: APP_DIR/pipe/NAME.yaml of a known app, NAME named
     like a job (no `/`, no `..`, not absolute), no symbolic link on the way out of the app."""
     parts = pipe_id.split("/")
-    if len(parts) != 3 or parts[1] != "pipe" or not parts[2].endswith(".yaml"):
+    if len(parts) != 3 or parts[1] != "pipe" or not parts[2].endswith((".yaml", ".yml")):
         raise HttpError(400, f"'{pipe_id}': a pipe is saved as APP/pipe/NAME.yaml")
     app, _pipe, file_name = parts
-    name = file_name.removesuffix(".yaml")
+    name = file_name.rpartition(".")[0]
     if not NAME_RE.match(name) or ".." in name:
         raise HttpError(400, f"'{pipe_id}': '{name}' is not a valid pipe name (letters, digits, _ . -,"
                         " starting with a letter or _)")

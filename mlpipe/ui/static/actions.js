@@ -135,13 +135,26 @@ function pipeActions(pipeId, pipePath, getGraph) {
     sets, errors, status, dryBox);
 }
 
-// Rerun (as `ml runjob ID`) or force one job, from its panel.
+// Rerun (as `ml runjob ID`) or force one job, from its panel; then follow that command.
 function jobActions(rec) {
   const out = el("span", { id: "job-action", class: "muted" });
+  const pipePath = rec.pipe.split("/").map(encodeURIComponent).join("/");
+  let polling = null;
   const go = async (force) => {
     const reply = await send("POST", `jobs/${rec.job_id}/rerun`, { force });
-    out.textContent = reply.ok ? `started: ${reply.data.command.join(" ")}` : reply.data.error;
-    out.className = reply.ok ? "muted" : "error";
+    if (!reply.ok) {
+      out.replaceChildren(el("span", { class: "error" }, reply.data.error));
+      return;
+    }
+    clearInterval(polling);
+    polling = every(POLL_MS, async () => {
+      const a = await api(`pipes/${pipePath}/action`);
+      const state = a.running ? "running" : a.exit_code === 0 ? "succeeded" : "failed";
+      out.replaceChildren(el("code", {}, a.command.join(" ")), " ",
+        el("span", { id: "job-action-state", "data-state": state, class: `badge st-${state}` },
+          a.running ? "running" : a.exit_code === 0 ? "succeeded" : `failed, exit ${a.exit_code}`));
+      if (!a.running) clearInterval(polling);
+    });
   };
   return el("div", { class: "toolbar" },
     el("button", { id: "btn-rerun", on: { click: () => go(false) } }, "Rerun"),

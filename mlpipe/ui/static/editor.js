@@ -119,11 +119,9 @@ async function editorPage(pipeId) {
       return el("div", { class: "field" }, el("label", {}, port), el("code", {}, JSON.stringify(value)),
         el("span", { class: "muted" }, " (edit it in the YAML tab)"), errorSlot(jobName, field));
     }
-    const names = dataNames(jobName);
-    const pick = el("select", { class: "input-pick", "data-field": `${jobName}|${field}` },
-      el("option", { value: "" }, spec.optional ? "(none)" : "(choose)"),
-      names.map((n) => el("option", { value: n, selected: n === value }, n)),
-      el("option", { value: ":uri", selected: isUri(value) || (value !== undefined && !names.includes(value)) }, "URI\u2026"));
+    const pick = el("select", { class: "input-pick", "data-field": `${jobName}|${field}`, "data-job": jobName,
+      "data-empty": spec.optional ? "(none)" : "(choose)" });
+    fillPicker(pick, value);
     const uri = el("input", { class: "input-uri", placeholder: "file://APP/data/... s3://... https://...", size: "36",
       value: pick.value === ":uri" ? value || "" : "", hidden: pick.value !== ":uri" });
     const store = () => {
@@ -138,6 +136,17 @@ async function editorPage(pipeId) {
       errorSlot(jobName, field));
   }
 
+  // the data names other jobs output (kept up to date as outputs are named), then URI…
+  function fillPicker(pick, value) {
+    const names = dataNames(pick.dataset.job);
+    const wasUri = pick.value === ":uri";
+    const unknown = value && !isUri(value) && !names.includes(value)
+      ? [el("option", { value }, `${value} (no job outputs it)`)] : [];
+    pick.replaceChildren(el("option", { value: "" }, pick.dataset.empty),
+      ...names.map((n) => el("option", { value: n }, n)), ...unknown, el("option", { value: ":uri" }, "URI\u2026"));
+    pick.value = wasUri || isUri(value) ? ":uri" : value || "";
+  }
+
   function outputRow(jobName, job, port, spec) {
     const field = `output.${port}`;
     const input = el("input", { class: "output-name", "data-field": `${jobName}|${field}`, value: (job.output || {})[port] || "",
@@ -147,7 +156,8 @@ async function editorPage(pipeId) {
       if (input.value.trim()) job.output[port] = input.value.trim(); else delete job.output[port];
       changed();
     });
-    input.addEventListener("change", renderForm); // other jobs' pickers list the new name
+    input.addEventListener("change", () => form.querySelectorAll(".input-pick")  // other jobs may pick the new name
+      .forEach((pick) => fillPicker(pick, pick.value === ":uri" ? undefined : pick.value)));
     return el("div", { class: "field" }, el("label", {}, `${port} `, el("span", { class: "muted" }, spec.type)), input,
       errorSlot(jobName, field));
   }
@@ -198,7 +208,7 @@ async function editorPage(pipeId) {
   async function validate(explicit) {
     const mine = ++asked;
     const reply = await send("POST", "pipes/validate", { pipe: targetId(), ...payload() });
-    if (mine !== asked) return null; // a newer check is on its way
+    if (mine !== asked) return reply.ok ? reply.data : null; // a newer check will show its own answer
     if (!reply.ok) { saveStatus.replaceChildren(el("span", { class: "error" }, reply.data.error)); return null; }
     showProblems(reply.data.problems);
     if (reply.data.svg) {
@@ -255,6 +265,7 @@ async function editorPage(pipeId) {
 
   async function switchTo(mode) {
     if (mode === ed.mode) return;
+    clearTimeout(timer);
     if (mode === "yaml" && ed.formChanged) { // the form's data as YAML (comments of the file are gone)
       const checked = await validate(false);
       if (checked) yamlText.value = checked.yaml;
