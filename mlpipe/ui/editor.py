@@ -24,7 +24,7 @@ from typing import Any
 from mlpipe.core.errors import Problem, SpecError, UsageError, UserError
 from mlpipe.core.graph import GraphEdge, GraphNode, PipeGraph
 from mlpipe.core.hashing import md5_text
-from mlpipe.core.spec import NAME_RE, PipeSpec, load_yaml_text, pipe_from_data
+from mlpipe.core.spec import NAME_RE, PipeSpec, PortSpec, load_yaml_text, pipe_from_data
 from mlpipe.core.uri import is_uri
 from mlpipe.home.apps import AppIndex
 from mlpipe.home.loader import add_includes, check_spec, load_module
@@ -148,19 +148,23 @@ def validate(settings: Settings, body: dict[str, Any]) -> dict[str, Any]:
     text = body_text(body)
     try:
         path = target(apps, pipe_id)
-    except HttpError as exc:  # the name is one more problem, shown next to the name field
-        bad = Problem(pipe_id, str(exc), None, "pipe")
-        checked = Checked(text, None, [bad], None)
-        try:
-            checked = Checked(text, load_yaml_text(text, pipe_id), [bad], None)
-        except SpecError as yaml_exc:
-            checked = Checked(text, None, [bad, *yaml_exc.problems], None)
+    except HttpError as exc:  # a bad name is one more problem, shown next to the name field
+        checked = _misnamed(pipe_id, text, str(exc))
     else:
         checked = check_pipe(settings, apps, pipe_id, path, text)
     return {"pipe": pipe_id, "ok": not checked.problems, "problems": [problem_json(p) for p in checked.problems],
             "yaml": checked.text, "data": checked.data,
             "graph": checked.graph.as_json() if checked.graph else None,
             "svg": to_svg(checked.graph) if checked.graph and checked.graph.nodes else None}
+
+
+def _misnamed(pipe_id: str, text: str, why: str) -> Checked:
+    """A pipe that cannot be placed: the name's problem, and the text's when it is not YAML."""
+    bad = Problem(pipe_id, why, None, "pipe")
+    try:
+        return Checked(text, load_yaml_text(text, pipe_id), [bad], None)
+    except SpecError as exc:
+        return Checked(text, None, [bad, *exc.problems], None)
 
 
 def save(settings: Settings, pipe_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -202,13 +206,16 @@ def module_interfaces(apps: AppIndex) -> list[dict[str, Any]]:
         except SpecError as exc:
             rows.append({"module": module_id, "error": str(exc.problems[0])})
             continue
-        ports = lambda found: {n: {"type": p.type, "optional": p.optional} for n, p in found.items()}  # noqa: E731
-        rows.append({"module": module_id, "inputs": ports(module.inputs), "outputs": ports(module.outputs),
+        rows.append({"module": module_id, "inputs": _ports(module.inputs), "outputs": _ports(module.outputs),
                      "open_inputs": module.inputs_from_job, "open_outputs": module.outputs_from_job,
                      "parameters": {n: {"type": p.type, "default": p.default, "has_default": p.has_default,
                                         "required": p.required, "choices": list(p.choices) if p.choices else None,
                                         "flag": p.flag} for n, p in module.params.items()}})
     return rows
+
+
+def _ports(ports: dict[str, PortSpec]) -> dict[str, dict[str, Any]]:
+    return {name: {"type": port.type, "optional": port.optional} for name, port in ports.items()}
 
 
 def write_text_atomic(path: Path, text: str) -> None:
