@@ -86,7 +86,7 @@ function pipeActions(pipeId, pipePath, getGraph) {
     const reply = await send("POST", `pipes/${pipePath}/dryrun`, { set: overrides() });
     if (!reply.ok) return showError(reply);
     errors.replaceChildren();
-    dryBox.replaceChildren(el("h2", {}, "Dry run ", el("span", { class: "muted" }, "(ml runpipe -n)")),
+    dryBox.replaceChildren(el("h2", {}, "Dry run ", el("span", { class: "muted" }, `(ml runpipe -n, at ${new Date().toLocaleTimeString()})`)),
       table(["job", "status", "action", "reasons"], reply.data.jobs.map((j) => ({ key: j.name,
         cells: [j.name, badge(j.status === "up-to-date" ? "up-to-date" : j.action === "pull" ? "pull" : "stale", j.status), j.action,
           j.reasons.join("; ")] }))));
