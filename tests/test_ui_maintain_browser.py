@@ -42,6 +42,10 @@ def add_set(page, job: str, param: str, value: str) -> None:
 def test_run_from_the_page_executes_the_stale_jobs_and_shows_them_live(page, ui_server, toy: Path, env, ml) -> None:
     open_pipe(page, ui_server, PIPE)
     assert {s[1] for s in node_states(page).values()} == {"stale"}
+    page.click("#btn-dry-run")
+    expect(page.locator("#dry-run tbody tr")).to_have_count(3)
+    assert page.locator("#dry-run tbody tr").first.inner_text().split("\t") == ["a", "stale", "run", "never run"]
+    assert env.executed() == []  # a dry run executes nothing
     page.fill("#run-jobs", "2")
     page.click("#btn-run")
     expect(page.locator("#action-state")).to_have_attribute("data-state", "succeeded", timeout=30_000)
