@@ -37,6 +37,7 @@ bench-ui: $(VENV)/.installed-test
 
 screenshot: $(VENV)/.installed-test
 	$(BIN)/python -m bench.ui --screenshot docs/ui-pipe.png
+	$(BIN)/python -m bench.ui_editor docs/ui-editor.png
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) *.egg-info

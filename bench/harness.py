@@ -111,7 +111,9 @@ class Runner:
                 os.pathsep)}
             if own_home:
                 env["MLPIPE_HOME"] = str(self.base_home)
-        return run_timed([*_tool("ml"), "runpipe", self.case.pipe_id, *args], env=env)
+        # `python -m mlpipe` for the baseline: an older version's console script may name another module
+        command = [sys.executable, "-m", "mlpipe"] if tool == BASE else _tool("ml")
+        return run_timed([*command, "runpipe", self.case.pipe_id, *args], env=env)
 
     def _doit(self, *args: str) -> Run:
         return run_timed([*_tool("doit"), "-f", "dodo.py", *args], cwd=self.case.doit_dir, env=self.env)

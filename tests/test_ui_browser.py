@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 from conftest import write_tree
 
-from bench.browser import NO_BROWSER, find_chromium, launch
+from bench.browser import NO_BROWSER, find_chromium
 
 CHROMIUM = find_chromium()
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=NO_BROWSER)
@@ -61,32 +61,6 @@ APP = {
         """,
 }
 MIXED = "toy/pipe/mixed.yaml"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch(playwright, CHROMIUM)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, ui_server):
-    """A fresh page, signed in through the printed URL; `page.requests` records every request."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.requests = []
-    page.errors = []
-    page.on("request", lambda request: page.requests.append(request.url))
-    page.on("pageerror", lambda error: page.errors.append(str(error)))
-    page.goto(ui_server.url)
-    page.wait_for_selector("main table")
-    yield page
-    assert page.errors == []
-    context.close()
 
 
 @pytest.fixture

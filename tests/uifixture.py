@@ -1,4 +1,5 @@
-"""`ml ui`'s server on a free port in a thread, over the test's home (`ui_server`), and a client."""
+"""`ml ui`'s server on a free port in a thread, over the test's home (`ui_server`), a client, and
+the browser tests' Chromium (`browser`, `page`: used only where Chromium was found)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,22 @@ class UiServerHandle:
         sent = dict(headers or {})
         if token is not None:
             sent["X-MLPipe-Token"] = token
-        request = urllib.request.Request(self.base + path, headers=sent, method=method)
+        return self._open(urllib.request.Request(self.base + path, headers=sent, method=method))
+
+    def send(self, method: str, path: str, body: object = None, token: str | None = TOKEN,
+             origin: str | None = "same", headers: dict[str, str] | None = None) -> Reply:
+        """A change (POST/PUT) with a JSON body, the token header and, by default, this server's Origin."""
+        import json
+
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        if token is not None:
+            sent["X-MLPipe-Token"] = token
+        if origin is not None:
+            sent["Origin"] = self.base if origin == "same" else origin
+        data = json.dumps({} if body is None else body).encode()
+        return self._open(urllib.request.Request(self.base + path, data=data, headers=sent, method=method))
+
+    def _open(self, request: urllib.request.Request) -> Reply:
         opener = urllib.request.build_opener(_NoRedirect)
         try:
             with opener.open(request, timeout=30) as resp:
@@ -71,3 +87,31 @@ def ui_server(env) -> Iterator[UiServerHandle]:  # noqa: ANN001 - conftest's Env
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from bench.browser import find_chromium, launch
+
+    with sync_playwright() as playwright:
+        chromium = launch(playwright, find_chromium())
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, ui_server):
+    """A fresh page, signed in through the printed URL; `page.requests` records every request."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.requests = []
+    page.errors = []
+    page.on("request", lambda request: page.requests.append(request.url))
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    page.goto(ui_server.url)
+    page.wait_for_selector("main table")
+    yield page
+    assert page.errors == []
+    context.close()

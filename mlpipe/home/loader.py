@@ -96,7 +96,12 @@ def load_pipe_with_includes(apps: AppIndex, path: Path, pipe_id: str, memo: Yaml
     A job name defined in two files, an include cycle or an unknown include is a problem naming
     the files: added to `found` when given (as every other problem), else a SpecError.
     """
-    root = load_pipe_spec(path, pipe_id, memo, found)
+    return add_includes(apps, load_pipe_spec(path, pipe_id, memo, found), path, memo, found)
+
+
+def add_includes(apps: AppIndex, root: PipeSpec, path: Path, memo: YamlMemo | None = None,
+                 found: list[Problem] | None = None) -> PipeSpec:
+    """`root` (read from `path`, or about to be saved there) with the jobs of the files it includes."""
     if not root.includes:
         return root
     jobs, job_files = dict(root.jobs), {}
@@ -151,6 +156,21 @@ def load_plan(
     memo = YamlMemo(settings.state_dir / "yaml")
     problems: list[Problem] = []
     pipe = load_pipe_with_includes(apps, path, pipe_id, memo, problems)
+    plan, problems = check_spec(settings, apps, pipe, problems, overrides, grid, memo)
+    if found is None and problems:
+        raise SpecError(problems)
+    if found is not None:
+        found += problems
+    return plan, apps
+
+
+def check_spec(
+    settings: Settings, apps: AppIndex, pipe: PipeSpec, problems: list[Problem],
+    overrides: Mapping[str, Mapping[str, str]] | None = None,
+    grid: Mapping[str, Mapping[str, list[str]]] | None = None, memo: YamlMemo | None = None,
+) -> tuple[Plan, list[Problem]]:
+    """Load every module `pipe` uses and check the pipe against them (`check_plan`): the plan of
+    the jobs that passed and every problem, after `problems` (those found while reading it)."""
     modules: dict[str, ModuleSpec | None] = {}
     for job in pipe.jobs.values():
         if job.module_id in modules or not job.module_id:
@@ -161,11 +181,6 @@ def load_plan(
             problems += exc.problems
             modules[job.module_id] = None
         except UsageError as exc:
-            problems.append(Problem(str(path), str(exc), job.name, "module"))
+            problems.append(Problem(pipe.file_of(job.name), str(exc), job.name, "module"))
             modules[job.module_id] = None
-    plan, problems = check_plan(pipe, modules, overrides, problems, grid, settings["MAX_JOBS"])
-    if found is None and problems:
-        raise SpecError(problems)
-    if found is not None:
-        found += problems
-    return plan, apps
+    return check_plan(pipe, modules, overrides, problems, grid, settings["MAX_JOBS"])

@@ -9,15 +9,21 @@
     /api/jobs/<job_id>               one record: job.json, outputs with sizes, history
     /api/jobs/<job_id>/log           ?stream=stdout|stderr&offset=N: text from N (default: the tail)
     /api/metrics                     records with "metrics" (?pipe=ID): ml metrics --json's shape
-    /api/modules                     ml listmodule --json
+    /api/modules                     ml listmodule --json  (?detail=1: with optional ports, choices: the editor's)
+    /api/pipes/<id>/source           the pipe file's text, data and md5 (what the editor loads)
+    /api/pipes/<id>/action           the command this server started for the pipe: running?, its output
 
-Every id is checked before it reaches a path: a pipe id must be one the apps path lists, a job id
-is 6 to 32 hex digits naming a record. Nothing here writes.
+    POST /api/pipes/<id>/run|dryrun|cancel, POST /api/jobs/<id>/rerun      (actions.py)
+    POST /api/pipes/validate, PUT /api/pipes/<id>                           (editor.py)
+
+Every id is checked before it reaches a path: a pipe id must be one the apps path lists (or, to
+save, APP/pipe/NAME.yaml of a known app), a job id is 6 to 32 hex digits naming a record. Only
+the POST and PUT routes change anything; the server lets them through with the token and the
+same origin only.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Callable
@@ -30,6 +36,7 @@ from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import Settings
 from mlpipe.ops import catalog, job_list
 from mlpipe.store import records
+from mlpipe.ui.http import HttpError, dumps
 
 LOG_TAIL = 64 * 1024  # a log is shown from its last 64 KiB; follow asks for what comes after
 PREVIEW = 4096  # a small text output (a report, metrics) shows its first 4 KiB in the job panel
@@ -37,21 +44,9 @@ _JOB_ID = re.compile(r"^[0-9a-f]{6,32}$")
 JSON = "application/json"
 
 
-class HttpError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
 def pipe_path(pipe_id: str) -> str:
     """A pipe id as the page puts it in a URL: each part as JavaScript's encodeURIComponent does."""
     return quote(pipe_id, safe="/!~*'()")
-
-
-def dumps(data: Any) -> bytes:
-    """JSON with <, > and & escaped, so no text from a log or a record can ever read as HTML."""
-    text = json.dumps(data, default=str)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").encode()
 
 
 class Api:
@@ -59,7 +54,31 @@ class Api:
     record shows without a restart)."""
 
     def __init__(self, settings: Settings):
+        from mlpipe.ui.actions import Actions
+
         self.settings = settings
+        self.actions = Actions(settings)
+
+    def change(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A POST or PUT: start, stop or save something (the server checked token and origin)."""
+        from mlpipe.ui import editor
+
+        parts = [unquote(part) for part in path.removeprefix("/api/").split("/")]
+        if method == "PUT" and parts[0] == "pipes" and len(parts) >= 4:
+            return editor.save(self.settings, "/".join(parts[1:]), body)
+        if method == "POST" and parts == ["pipes", "validate"]:
+            return editor.validate(self.settings, body)
+        if method == "POST" and parts[0] == "pipes" and len(parts) >= 5:
+            pipe_id, what = self._pipe_id("/".join(parts[1:-1])), parts[-1]
+            if what == "run":
+                return self.actions.run(pipe_id, body)
+            if what == "dryrun":
+                return self.actions.dry_run(pipe_id, body)
+            if what == "cancel":
+                return self.actions.cancel(pipe_id)
+        if method == "POST" and len(parts) == 3 and parts[0] == "jobs" and parts[2] == "rerun":
+            return self.actions.rerun(self._job_id(parts[1]), body)
+        raise HttpError(404, f"no such action: {method} {path}")
 
     def get(self, path: str, query: str) -> tuple[str, bytes]:
         params = {k: v[-1] for k, v in parse_qs(query).items()}
@@ -80,6 +99,10 @@ class Api:
             pipe = self._pipe_id(params["pipe"]) if "pipe" in params else None
             return JSON, dumps(self.metrics(pipe))
         if parts == ["modules"]:
+            if params.get("detail") == "1":
+                from mlpipe.ui.editor import module_interfaces
+
+                return JSON, dumps(module_interfaces(AppIndex.discover(self.settings)))
             return JSON, dumps(catalog.list_modules(AppIndex.discover(self.settings)))
         raise HttpError(404, f"no such API: {path}")
 
@@ -126,6 +149,8 @@ class Api:
             "graph": lambda: (JSON, dumps({**self._graph(pipe_id, params).as_json(), "labels": labels})),
             "graph.svg": lambda: ("image/svg+xml", to_svg(self._graph(pipe_id, params)).encode()),
             "runs": lambda: (JSON, dumps(self.runs(pipe_id))),
+            "source": lambda: (JSON, dumps(_source(self.settings, pipe_id))),
+            "action": lambda: (JSON, dumps(self.actions.status(pipe_id))),
         }
         if what not in views:
             raise HttpError(404, f"no such view of a pipe: {what}")
@@ -204,6 +229,12 @@ class Api:
         rows = [r for r in rows if r.metrics]
         params, metrics = experiments.columns(rows)
         return experiments.table_json(pipe, params, metrics, rows)
+
+
+def _source(settings: Settings, pipe_id: str) -> dict[str, Any]:
+    from mlpipe.ui.editor import read_source
+
+    return read_source(settings, pipe_id)
 
 
 def _size(path: os.PathLike[str]) -> int | None:

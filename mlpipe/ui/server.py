@@ -6,8 +6,8 @@ Security (DESIGN.md "Graph and web UI"):
   DNS rebinding, by a web site. The printed URL carries it (`/?token=...`, as Jupyter does);
   the first request trades it for an HttpOnly, SameSite=Strict cookie and drops it from the URL.
   Scripts may send it as the `X-MLPipe-Token` header instead.
-- A request that changes something (POST; none yet) also needs an `Origin` equal to the
-  server's own, so another site cannot make the browser send one.
+- A request that changes something (POST, PUT: run, cancel, save) also needs an `Origin` equal to
+  the server's own, so another site cannot make the browser send one, and a JSON body.
 - Content-Security-Policy `default-src 'self'`: nothing loads from outside the machine.
 - Binds 127.0.0.1 by default; another address needs a token (an empty `--token` is refused).
 - No request path becomes a file path: assets come from a fixed list, records by validated id.
@@ -28,13 +28,16 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from mlpipe.core.errors import UsageError
 from mlpipe.home.settings import Settings
-from mlpipe.ui.api import Api, HttpError, dumps
+from mlpipe.ui.api import Api
+from mlpipe.ui.http import HttpError, dumps
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-ASSETS = {"app.js": "text/javascript", "ui.css": "text/css", "index.html": "text/html", "favicon.svg": "image/svg+xml"}
+ASSETS = {"app.js": "text/javascript", "actions.js": "text/javascript", "editor.js": "text/javascript",
+          "ui.css": "text/css", "index.html": "text/html", "favicon.svg": "image/svg+xml"}
 TOKEN_HEADER = "X-MLPipe-Token"
+MAX_BODY = 2 << 20  # a pipe of the editor (1 MiB of text) as JSON
 
 
 def status_css() -> str:
@@ -101,10 +104,61 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send_error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}")
 
     def do_POST(self) -> None:  # noqa: N802
-        """Nothing changes state yet; the checks every future action must pass are here already."""
-        if not self._authorized(parse_qs(urlsplit(self.path).query)) or not self._same_origin():
+        self._change()
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._change()
+
+    def _change(self) -> None:
+        """Run, cancel, save...: only with the token and an Origin equal to this server's, and a JSON
+        body (which a form on another site cannot send without the browser asking first)."""
+        url = urlsplit(self.path)
+        if not self._authorized(parse_qs(url.query)) or not self._same_origin():
+            self._drain()
             return self._send_error(HTTPStatus.FORBIDDEN, "a change needs the session token and a same-origin request")
-        return self._send_error(HTTPStatus.NOT_FOUND, f"no such action: {urlsplit(self.path).path}")
+        try:
+            body = self._json_body()
+            answer = self.server.api.change(self.command, url.path, body)
+            return self._send(HTTPStatus.OK, "application/json", dumps(answer), {"Cache-Control": "no-store"})
+        except HttpError as exc:
+            return self._send_error(HTTPStatus(exc.status), str(exc), exc.extra)
+        except Exception as exc:  # noqa: BLE001 - as in do_GET
+            if os.environ.get("MLPIPE_DEBUG"):
+                raise
+            print(f"ml ui: {self.command} {url.path}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return self._send_error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}")
+
+    def _json_body(self) -> dict[str, Any]:
+        import json
+
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise HttpError(400, "bad Content-Length") from None
+        if length > MAX_BODY:
+            self.close_connection = True
+            raise HttpError(413, f"a request body is at most {MAX_BODY} bytes")
+        raw = self.rfile.read(length) if length > 0 else b""
+        if self.headers.get_content_type() != "application/json":
+            raise HttpError(415, "send a JSON body (Content-Type: application/json)")
+        try:
+            body = json.loads(raw or b"{}")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise HttpError(400, f"the body is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise HttpError(400, "the body must be a JSON object")
+        return body
+
+    def _drain(self) -> None:
+        """Read a refused request's body (unread, it would be taken for the next request)."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+        if 0 < length <= MAX_BODY:
+            self.rfile.read(length)
+        elif length:
+            self.close_connection = True
 
     def _authorized(self, query: dict[str, list[str]]) -> bool:
         token = self.server.token
@@ -125,8 +179,8 @@ class _Handler(BaseHTTPRequestHandler):
         return bool(origin and host) and origin == f"http://{host}" and host.rsplit(":", 1)[0].strip("[]") in (
             *LOOPBACK, self.server.server_address[0])
 
-    def _send_error(self, status: HTTPStatus, message: str) -> None:
-        self._send(status, "application/json", dumps({"error": message, "status": status.value}))
+    def _send_error(self, status: HTTPStatus, message: str, extra: dict[str, Any] | None = None) -> None:
+        self._send(status, "application/json", dumps({"error": message, "status": status.value, **(extra or {})}))
 
     def _send(self, status: HTTPStatus, kind: str, body: bytes, headers: dict[str, Any] | None = None) -> None:
         self.send_response(status)

@@ -66,7 +66,8 @@ function route() {
   const arg = rest.join("/");
   document.title = view === "pipe" ? `${arg} \u2013 MLPipe` : view ? `${view} \u2013 MLPipe` : "MLPipe";
   const views = { "": pipesPage, pipe: () => pipePage(arg), jobs: jobsPage, modules: modulesPage,
-    metrics: metricsPage, job: () => { jobsPage(); openJob(arg); } };
+    metrics: metricsPage, job: () => { jobsPage(); openJob(arg); }, edit: () => editorPage(arg),
+    new: () => editorPage(null) };
   (views[view] || pipesPage)().catch((e) => main.replaceChildren(el("p", { class: "error" }, e.message)));
 }
 window.addEventListener("hashchange", route);
@@ -100,7 +101,8 @@ async function pipePage(pipeId) {
     check("collapse-sweeps", "collapse sweeps", "collapse"),
     el("button", { on: { click: zoom(1.25) }, title: "zoom in" }, "+"),
     el("button", { on: { click: zoom(0.8) }, title: "zoom out" }, "\u2212"),
-    el("button", { on: { click: () => view && view.fit() } }, "fit"), summary), dag, jobsTable);
+    el("button", { on: { click: () => view && view.fit() } }, "fit"), summary),
+  ...(EXPORT ? [] : [pipeActions(pipeId, pipePath, () => graph)]), dag, jobsTable);
   let graph = null, view = null, lastRuns = null;
 
   async function load() {
@@ -277,6 +279,7 @@ async function showRecord(jobId, head) {
   }
   panel.replaceChildren(...(head.length ? head : [closer(), el("h1", {}, rec.job)]),
     el("h2", {}, "Run ", el("code", {}, short(rec.job_id)), " ", badge(rec.status)),
+    ...(EXPORT ? [] : [jobActions(rec)]),
     kv([["pipe", rec.pipe], ["module", rec.module], ["started", rec.started_iso || "-"],
       ["duration", secs(rec.duration_s)], ["exit code", rec.exit_code ?? "-"], ["host", rec.host || "-"],
       ...(rec.error ? [["error", el("span", { class: "error" }, rec.error)]] : []),
