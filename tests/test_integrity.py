@@ -360,7 +360,8 @@ def test_rerun_after_sigkill_stops_the_orphan_and_gc_removes_its_scratch(env, ml
         open(sys.argv[1], "w").write("done\\n")
         """, "module/once.yaml": "output: {out: {type: file}}\ncmd: python -m toy.module.once out\n",
         "pipe/slow.yaml": "jobs:\n  b: {module: toy/module/once, output: {out: o}}\n"})
-    proc = subprocess.Popen([sys.executable, "-m", "mlpipe", "runpipe", "toy/pipe/slow.yaml"], stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "mlpipe", "runpipe", "toy/pipe/slow.yaml"],
+                            stderr=subprocess.DEVNULL)  # killed, never read
     records = env.home / "jobs"
     _wait_for(lambda: any(json.loads(p.read_text()).get("pid") for p in records.glob("*/job.json")))
     proc.kill()
