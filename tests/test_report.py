@@ -47,7 +47,22 @@ def random_table(rng: random.Random) -> tuple[list[list], list[str]]:
     return rows, headers
 
 
-TABLES = [random_table(random.Random(seed)) for seed in range(3000)]
+NUMBER_ALPHABET = "0123456789.,eE+-_ infaINFTrueFlsx"  # the pieces tabulate's number parsing looks at
+
+
+def random_number_like_table(rng: random.Random) -> tuple[list[list], list[str]]:
+    """Short strings made of number pieces ("1e", "+.5", "1,00", "inF", "Tru"), some ints."""
+    def word() -> str:
+        return "".join(rng.choice(NUMBER_ALPHABET) for _ in range(rng.randint(0, 5)))
+
+    width = rng.randint(1, 3)
+    rows = [[rng.randint(-999, 999) if rng.random() < 0.2 else word() for _ in range(width)]
+            for _ in range(rng.randint(1, 4))]
+    return rows, [word() for _ in range(width)]
+
+
+TABLES = ([random_table(random.Random(seed)) for seed in range(3000)]
+          + [random_number_like_table(random.Random(seed)) for seed in range(3000)])
 
 
 def test_render_table_equals_tabulate_simple_for_generated_tables() -> None:
