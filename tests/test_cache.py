@@ -298,7 +298,8 @@ def test_threads_never_share_a_scratch(cache: LocalCache) -> None:
                 if scratch in holders:
                     clashes.append(scratch)
                 holders[scratch] = worker
-            (scratch / "outputs" / "o").write_text(str(worker)) if worker % 2 else None  # half come back dirty
+            if worker % 2:  # half of them come back dirty
+                (scratch / "outputs" / "o").write_text(str(worker))
             with lock:
                 del holders[scratch]
             pool.give_back(scratch)
