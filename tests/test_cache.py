@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mlpipe.core.errors import StoreError
-from mlpipe.store.cache import DAMAGED, MISSING, PRESENT, LocalCache, ScratchPool, remove_tree, write_bytes_atomic
+from mlpipe.store.cache import DAMAGED, MISSING, PRESENT, LocalCache, ScratchPool, remove_tree
 
 H1, H2 = "ab" + "1" * 30, "cd" + "2" * 30
 
@@ -213,17 +213,6 @@ def test_a_stamp_that_cannot_be_written_is_a_store_error(tmp_path: Path) -> None
 
 
 # -- helpers --------------------------------------------------------------------------------
-def test_write_bytes_atomic_leaves_no_temp_file_and_keeps_the_old_text_on_failure(tmp_path: Path) -> None:
-    target = tmp_path / "sub" / "record.json"
-    write_bytes_atomic(target, b"old")
-    write_bytes_atomic(target, b"new")
-    assert target.read_bytes() == b"new" and os.listdir(target.parent) == ["record.json"]
-
-    with pytest.raises(TypeError):  # fails once the temp file is open
-        write_bytes_atomic(target, "text, not bytes")  # type: ignore[arg-type]
-    assert target.read_bytes() == b"new" and os.listdir(target.parent) == ["record.json"]
-
-
 def test_new_scratch_names_carry_the_prefix_and_the_pid(cache: LocalCache) -> None:
     scratch = cache.new_scratch("job-")
     assert scratch.parent == cache.scratch_dir and scratch.name.startswith(f"job-{os.getpid()}-")
