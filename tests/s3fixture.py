@@ -74,6 +74,7 @@ class S3Server:
         self.secret_key = SECRET_KEY
         self.startup_s = 0.0
         self._process: subprocess.Popen[bytes] | None = None
+        self._client: Any = None
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._write_identities()
 
@@ -140,17 +141,20 @@ class S3Server:
         self.startup_s = time.monotonic() - began
 
     def _wait_ready(self, deadline: float) -> None:
-        client = self.client(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1})
+        client = self._new_client(connect_timeout=1, read_timeout=5, retries={"max_attempts": 1})
         last_error: Exception | None = None
-        while time.monotonic() < deadline:
-            if self._process is None or self._process.poll() is not None:
-                self._fail("exited during start-up")
-            try:
-                _round_trip(client)
-                return
-            except Exception as exc:  # not up yet: refused, 5xx while the cluster assembles
-                last_error = exc
-                time.sleep(0.1)
+        try:
+            while time.monotonic() < deadline:
+                if self._process is None or self._process.poll() is not None:
+                    self._fail("exited during start-up")
+                try:
+                    _round_trip(client)
+                    return
+                except Exception as exc:  # not up yet: refused, 5xx while the cluster assembles
+                    last_error = exc
+                    time.sleep(0.1)
+        finally:
+            client.close()
         self.stop()
         self._fail(f"did not answer within {START_TIMEOUT_S:.0f} s (last error: {last_error})")
 
@@ -166,6 +170,9 @@ class S3Server:
         and everything it acknowledged is already written, so a kill loses nothing.
         """
         process, self._process = self._process, None
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()  # its pooled connections are dead now
         if process is not None:
             process.kill()
             process.wait()
@@ -179,8 +186,14 @@ class S3Server:
             "AWS_DEFAULT_REGION": "us-east-1",
         }
 
-    def client(self, **config: Any) -> Any:
-        """A boto3 S3 client with the server's credentials (test setup and assertions)."""
+    def client(self) -> Any:
+        """The boto3 S3 client with the server's credentials (test setup and assertions), one
+        for the server's life: `stop()` closes it, so no test leaves a socket open."""
+        if self._client is None:
+            self._client = self._new_client()
+        return self._client
+
+    def _new_client(self, **config: Any) -> Any:
         import boto3
         from botocore.config import Config
 

@@ -212,7 +212,7 @@ def test_canceljob_of_a_job_whose_run_was_killed(env, toy):
     b = records(env.home)["b"]
     assert group_alive(b["pid"])  # the job lives on in its own process group
     assert ml_process("canceljob", b["job_id"], timeout=60).returncode == 0
-    wait_for(lambda: not group_alive(b["pid"]), timeout=10)
+    wait_for(lambda: not group_alive(b["pid"]))
     assert records(env.home)["b"]["status"] == "canceled"
 
 

@@ -72,6 +72,36 @@ def test_output_of_another_size_is_damaged_and_rebuilt(env, ml, toy, damage):
     assert output_of(second, "a").read_text() == "seed\na \n"
 
 
+@pytest.mark.parametrize(("damage", "reason"), [("delete the folder", "missing from"),
+                                               ("delete a file in it", "damaged in")])
+def test_folder_output_that_lost_a_file_is_damaged_and_rebuilt(env, ml, toy, damage, reason):
+    write_tree(toy, {
+        "module/tree.py": """
+            import os, sys
+            os.makedirs(sys.argv[1] + "/sub")
+            open(sys.argv[1] + "/a.txt", "w").write("a")
+            open(sys.argv[1] + "/sub/b.txt", "w").write("b")
+            open(os.environ["TOY_LOG"], "a").write("tree\\n")
+            """,
+        "module/tree.yaml": "output: {out: {type: folder}}\ncmd: python -m toy.module.tree out\n",
+        "pipe/tree.yaml": "jobs:\n  t: {module: toy/module/tree, output: {out: t_out}}\n"})
+    first = run_json(ml, "toy/pipe/tree.yaml")
+    folder = Path(first["jobs"][0]["outputs"]["out"])
+    for path in (folder, folder / "sub"):
+        make_writable(path)
+    if damage == "delete the folder":
+        for path in (folder / "sub" / "b.txt", folder / "a.txt"):
+            path.unlink()
+        (folder / "sub").rmdir()
+        folder.rmdir()
+    else:
+        (folder / "sub" / "b.txt").unlink()
+    assert dry(ml, "toy/pipe/tree.yaml")["t"]["reasons"] == [f"output out {reason} the cache"]
+    env.reset_log()
+    assert results(run_json(ml, "toy/pipe/tree.yaml")) == {"t": "ran"} and env.executed() == ["tree"]
+    assert (folder / "sub" / "b.txt").read_text() == "b"
+
+
 def test_runjob_reruns_a_job_whose_output_was_deleted(env, ml, toy):
     first = run_json(ml, CHAIN)
     job_id = next(j for j in first["jobs"] if j["name"] == "c")["job_id"]
@@ -363,7 +393,8 @@ def test_rerun_after_sigkill_stops_the_orphan_and_gc_removes_its_scratch(env, ml
         open(sys.argv[1], "w").write("done\\n")
         """, "module/once.yaml": "output: {out: {type: file}}\ncmd: python -m toy.module.once out\n",
         "pipe/slow.yaml": "jobs:\n  b: {module: toy/module/once, output: {out: o}}\n"})
-    proc = subprocess.Popen([sys.executable, "-m", "mlpipe", "runpipe", "toy/pipe/slow.yaml"], stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "mlpipe", "runpipe", "toy/pipe/slow.yaml"],
+                            stderr=subprocess.DEVNULL)  # killed, never read
     records = env.home / "jobs"
     _wait_for(lambda: any(r is not None and r.pid for r in map(partial(read_record, records), job_ids(records))))
     proc.kill()

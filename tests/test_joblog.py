@@ -112,7 +112,7 @@ def test_follow_tails_a_running_job_until_it_ends(env, ml, toy, tmp_path):
 def test_follow_of_a_finished_job_returns_at_once(env, ml, toy):
     pipe = talk_pipe(toy, lines=1)
     ml("runpipe", pipe)
-    result = ml_process("joblog", job_id_of(ml, pipe), "--follow", "--stderr", timeout=10)
+    result = ml_process("joblog", job_id_of(ml, pipe), "--follow", "--stderr", timeout=60)  # a hang guard
     assert result.returncode == 0 and result.stdout == "err 0\n"
 
 

@@ -192,5 +192,10 @@ def test_ml_ui_prints_its_url_serves_and_stops_on_ctrl_c(toy: Path) -> None:
             assert [p["pipe"] for p in json.load(resp)] == [PIPE]
     finally:
         server.send_signal(signal.SIGINT)
-        out, err = server.communicate(timeout=30)
+        try:
+            out, err = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:  # SIGINT ignored (as a `cmd &` of a script makes it): fail, leave no process
+            server.kill()
+            server.communicate()
+            raise
     assert server.returncode == 130 and out == "" and "ml ui: interrupted" in err and "Traceback" not in err

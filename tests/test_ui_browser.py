@@ -213,15 +213,24 @@ def test_metrics_table_and_plot(toy: Path, ml, env, page, ui_server) -> None:
 
 
 def test_a_thousand_job_pipe_renders(page, ui_server, env) -> None:
+    """In less than ten times the time of a hundred-job pipe opened the same way here: growth
+    linear in the jobs stays below that, whatever a loaded machine adds to both (bench/ui.py
+    measures the 2 s target on a quiet machine)."""
     from bench.generate import write_case
 
-    case = write_case(env.apps.parent, "chains", 1000)
-    assert case.apps == env.apps
-    started = time.perf_counter()
-    open_pipe(page, ui_server, case.pipe_id)
-    expect(page.locator("#dag .node[data-state=stale]")).to_have_count(1000)
-    assert time.perf_counter() - started < 15  # bench/ui.py measures the 2 s target on a quiet machine
+    def open_case(n: int) -> float:
+        case = write_case(env.apps.parent, "chains", n)
+        assert case.apps == env.apps
+        page.goto("about:blank")  # each pipe from a fresh page load
+        started = time.perf_counter()
+        open_pipe(page, ui_server, case.pipe_id)
+        expect(page.locator("#dag .node[data-state=stale]")).to_have_count(n, timeout=120_000)
+        return time.perf_counter() - started
+
+    small = open_case(100)
+    large = open_case(1000)
     assert page.locator("#pipe-jobs tbody tr").count() == 1000
+    assert large < 10 * small, f"1,000 jobs: {large:.2f}s, 100 jobs: {small:.2f}s"
 
 
 def test_the_static_export_opens_from_a_file(mixed, browser, ml, tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -286,8 +286,9 @@ class S3Mirror:
                     size, md5 = self._download_large(key, dest, sidecar.size)
                 else:
                     reply = self.client.get_object(Bucket=self.bucket, Key=key)
-                    sidecar = sidecar_from_metadata(data_hash, reply["Metadata"])
-                    size, md5 = _stream(reply["Body"], dest)
+                    with closing(reply["Body"]) as body:  # also when its metadata is refused
+                        sidecar = sidecar_from_metadata(data_hash, reply["Metadata"])
+                        size, md5 = _stream(body, dest)
             check_entry(key, size, md5, sidecar.size, sidecar.md5)
         except Corrupt as exc:
             dest.unlink(missing_ok=True)
@@ -372,9 +373,10 @@ class S3Mirror:
                 raise Corrupt(f"{key} is shorter than expected") from None
             raise
         offset = start
-        for chunk in iter(lambda: body.read(_CHUNK), b""):
-            os.pwrite(fd, chunk, offset)
-            offset += len(chunk)
+        with closing(body):
+            for chunk in iter(lambda: body.read(_CHUNK), b""):
+                os.pwrite(fd, chunk, offset)
+                offset += len(chunk)
         if offset != end:
             raise Corrupt(f"{key}: bytes {start}-{end - 1} came back as {offset - start} bytes (truncated?)")
         return end - start
@@ -497,9 +499,10 @@ class S3Mirror:
 
 
 def _stream(body: Any, dest: Path) -> tuple[int, str]:
-    """Write a GET's body to `dest`, hashing on the way (one pass over the bytes)."""
+    """Write a GET's body to `dest`, hashing on the way (one pass over the bytes); close the body
+    (a body left open holds its connection until the garbage collector finds it)."""
     digest, size = hashlib.md5(), 0
-    with open(dest, "wb") as out:
+    with closing(body), open(dest, "wb") as out:
         for chunk in iter(lambda: body.read(_CHUNK), b""):
             digest.update(chunk)
             out.write(chunk)

@@ -63,21 +63,25 @@ def tree_files(path: Path) -> dict[str, int] | None:
 
 
 def _state(path: str, meta: dict) -> str:
-    """PRESENT when the data at `path` matches the sidecar's size or file list (stats only)."""
+    """PRESENT when the data at `path` matches the sidecar's size or file list (stats only);
+    MISSING when nothing is at `path`; DAMAGED otherwise (a folder that lost a file included)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return MISSING
+    except OSError:
+        return DAMAGED
     try:
         files = meta.get("files")
         if files is None:
-            st = os.lstat(path)
             return PRESENT if stat.S_ISREG(st.st_mode) and st.st_size == meta["size"] else DAMAGED
-        if not os.path.isdir(path):
+        if not stat.S_ISDIR(st.st_mode):
             return DAMAGED
         for rel, size in files.items():
             st = os.lstat(os.path.join(path, rel))
             if not stat.S_ISREG(st.st_mode) or st.st_size != size:
                 return DAMAGED
         return PRESENT
-    except FileNotFoundError:
-        return MISSING
     except (OSError, KeyError, TypeError, AttributeError):
         return DAMAGED
 
