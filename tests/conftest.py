@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -74,6 +75,18 @@ def ml(capsys: pytest.CaptureFixture[str]):
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+def run_json(ml, *args: str) -> dict:
+    """`ml runpipe ARGS --json` in-process: its report (the run may have failed: exit 0 or 1)."""
+    result = ml("runpipe", *args, "--json")
+    assert result.code in (0, 1), result.err
+    return json.loads(result.out)
+
+
+def results(report: dict) -> dict[str, str]:
+    """job name -> result of a `runpipe --json` report."""
+    return {job["name"]: job["result"] for job in report["jobs"]}
 
 
 def ml_process(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import write_tree
+from conftest import run_json, write_tree
 
 CONFIG_READER = '''
 """Read _default_config (as the original's scripts did); write every input's text to `merged`
@@ -43,12 +43,6 @@ def orig(env) -> Path:
             """,
         "data/a.txt": "alpha\n", "data/b.txt": "beta\n", "data/c.txt": "gamma\n",
     })
-
-
-def run_json(ml, *args: str) -> dict:
-    result = ml("runpipe", *args, "--json")
-    assert result.code in (0, 1), result.err
-    return json.loads(result.out)
 
 
 def by_name(report: dict) -> dict[str, dict]:

@@ -13,21 +13,11 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from conftest import ml_process, write_tree
+from conftest import ml_process, results, run_json, write_tree
 
 from mlpipe.store.records import job_ids, read_record
 
 CHAIN = "toy/pipe/chain.yaml"
-
-
-def run_json(ml, *args: str) -> dict:
-    result = ml("runpipe", *args, "--json")
-    assert result.code in (0, 1), result.err
-    return json.loads(result.out)
-
-
-def results(report: dict) -> dict[str, str]:
-    return {job["name"]: job["result"] for job in report["jobs"]}
 
 
 def dry(ml, pipe: str = CHAIN) -> dict[str, dict]:

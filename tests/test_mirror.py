@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 # Test arguments named like the imported fixtures are how pytest injects them, not redefinitions.
-from conftest import Env, write_tree
+from conftest import Env, results, write_tree
 from s3fixture import S3Server
 
 from mlpipe.core.errors import UsageError
@@ -66,10 +66,6 @@ def run_report(ml: Callable, *args: str) -> tuple[dict, str]:
     result = ml("runpipe", *args, "--json")
     assert result.code == 0, result.err
     return json.loads(result.out), result.err
-
-
-def results(report: dict) -> dict[str, str]:
-    return {job["name"]: job["result"] for job in report["jobs"]}
 
 
 def outputs(report: dict) -> dict[str, bytes]:

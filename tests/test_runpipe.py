@@ -11,21 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TOY_STEP_YAML, ml_process, write_tree
+from conftest import TOY_STEP_YAML, ml_process, results, run_json, write_tree
 
 from mlpipe.store.records import job_ids, read_record
 
 CHAIN = "toy/pipe/chain.yaml"
-
-
-def run_json(ml, *args: str) -> dict:
-    result = ml("runpipe", *args, "--json")
-    assert result.code in (0, 1), result.err
-    return json.loads(result.out)
-
-
-def results(report: dict) -> dict[str, str]:
-    return {job["name"]: job["result"] for job in report["jobs"]}
 
 
 def test_first_run_executes_everything_and_publishes_outputs(env, ml, toy):

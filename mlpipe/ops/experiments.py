@@ -20,6 +20,7 @@ from typing import Any
 from mlpipe.core.sweep import SELECT_MODULE
 from mlpipe.home.settings import Settings
 from mlpipe.store import records
+from mlpipe.store.atomic import read_json
 
 SUCCEEDED = records.SUCCEEDED
 
@@ -55,20 +56,7 @@ _FIELDS = {"job", "job_id", "pipe", "status", "started", "selected"}
 
 
 def _read(settings: Settings, job_id: str) -> dict[str, Any] | None:
-    # NOTE: string paths and os.open: pathlib costs as much as the read itself over 10,000 records
-    try:
-        fd = os.open(f"{settings.jobs_dir}{os.sep}{job_id}{os.sep}job.json", os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        chunks = []
-        while chunk := os.read(fd, 1 << 16):
-            chunks.append(chunk)
-        return json.loads(b"".join(chunks))
-    except (OSError, ValueError):
-        return None
-    finally:
-        os.close(fd)
+    return read_json(f"{settings.jobs_dir}{os.sep}{job_id}{os.sep}job.json")  # a string path: 10,000 of them
 
 
 def _is_row(data: dict[str, Any] | None) -> bool:

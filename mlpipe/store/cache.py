@@ -15,7 +15,6 @@ file) or file list (a folder): one stat per file, no re-read. Anything else read
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import shutil
 import stat
@@ -27,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mlpipe.core.errors import StoreError
-from mlpipe.store.atomic import write_json_atomic
+from mlpipe.store.atomic import read_json, write_json_atomic
 
 PRESENT, MISSING, DAMAGED = "present", "missing", "damaged"
 
@@ -193,21 +192,7 @@ class LocalCache:
 
     def _sidecar(self, data_hash: str) -> dict | None:
         """The parsed sidecar; None when missing, torn or empty (a crash mid-write reads as absent)."""
-        # NOTE: os.open/os.read, not open(): half the cost, and a run reads one sidecar per job input.
-        try:
-            fd = os.open(self.path_str(data_hash) + ".json", os.O_RDONLY)
-        except OSError:
-            return None
-        try:
-            chunks = []
-            while chunk := os.read(fd, 1 << 16):
-                chunks.append(chunk)
-            meta = json.loads(b"".join(chunks).decode())
-        except (OSError, ValueError):
-            return None
-        finally:
-            os.close(fd)
-        return meta if isinstance(meta, dict) else None
+        return read_json(self.path_str(data_hash) + ".json")
 
     def state(self, data_hash: str) -> str:
         """PRESENT, MISSING (no sidecar, or no data) or DAMAGED (data of another size or shape)."""
