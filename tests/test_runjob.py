@@ -173,7 +173,7 @@ def test_waits_while_its_pipe_runs(env, ml, toy):
     started = time.monotonic()
     result = ml("runjob", "--job_id", jobs["a"]["job_id"][:8])
     assert result.code == 0 and time.monotonic() - started >= 0.4
-    assert f"waiting for the running {CHAIN} to finish" in result.err
+    assert f"waiting for another run of {CHAIN} to finish" in result.err  # the same words as ml runpipe
 
 
 def test_job_id_may_be_positional_like_joblog(env, ml, toy):

@@ -10,8 +10,6 @@ an unchanged job gets the same job hash it had in its pipe.
 
 from __future__ import annotations
 
-import sys
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 from mlpipe.core.errors import SpecError, UsageError, UserError
@@ -22,7 +20,6 @@ from mlpipe.home.apps import AppIndex
 from mlpipe.home.loader import load_module
 from mlpipe.home.settings import Settings
 from mlpipe.store import records
-from mlpipe.store.lock import hold_lock, lock_path
 
 if TYPE_CHECKING:
     from mlpipe.engine.build import Builder, Identity
@@ -110,12 +107,3 @@ def describe_change(record: records.JobRecord, identity: Identity) -> str | None
         changed.append("the module's parameters changed")
     reason = "; ".join(changed) or f"module {record.module} changed since"
     return f"note: job '{record.job}' is a new job now ({reason}): job id {identity.job_hash[:12]}"
-
-
-def hold_pipe_lock(settings: Settings, pipe_id: str) -> AbstractContextManager[None]:
-    """The pipe's run lock (the one `ml runpipe` takes); says so when it waits for a running pipe."""
-
-    def say_waiting() -> None:
-        print(f"waiting for the running {pipe_id} to finish ...", file=sys.stderr)
-
-    return hold_lock(lock_path(settings.locks_dir, "pipe", pipe_id), on_wait=say_waiting)

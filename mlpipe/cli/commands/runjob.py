@@ -50,10 +50,11 @@ def _run(builder: Builder, record: JobRecord, args: argparse.Namespace) -> int:
     from mlpipe.core.errors import FetchError
     from mlpipe.engine.build import CACHED, FAILED, JobResult, Unresolved
     from mlpipe.engine.doit_tasks import run_tasks
-    from mlpipe.ops.rerun import describe_change, hold_pipe_lock
+    from mlpipe.ops.rerun import describe_change
+    from mlpipe.store.runs import running_pipe
 
     started = time.monotonic()
-    with hold_pipe_lock(builder.settings, record.pipe):
+    with running_pipe(builder.settings.locks_dir, record.pipe):
         try:
             identity = builder.identity(record.job)
         except Unresolved as exc:

@@ -110,17 +110,11 @@ def _run(builder: Builder, args: argparse.Namespace, jobs: int) -> int:
     from mlpipe.engine.build import FAILED
     from mlpipe.engine.doit_tasks import run_tasks
     from mlpipe.engine.execute import terminate_all
-    from mlpipe.store.lock import hold_lock, lock_path
-    from mlpipe.store.runs import recording_run
+    from mlpipe.store.runs import running_pipe
 
     pipe_id = builder.plan.pipe_id
-    path = lock_path(builder.settings.locks_dir, "pipe", pipe_id)
     started = time.monotonic()
-    def say_waiting() -> None:
-        print(f"waiting for another run of {pipe_id} to finish ...", file=sys.stderr)
-
-    with (hold_lock(path, wait=not args.no_wait, busy_message=f"{pipe_id} is already running", on_wait=say_waiting),
-          recording_run(builder.settings.locks_dir, pipe_id)):  # for `ml cancelpipe`
+    with running_pipe(builder.settings.locks_dir, pipe_id, wait=not args.no_wait):
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
             run_tasks(builder, jobs=jobs, keep_going=args.keep_going)
