@@ -6,6 +6,7 @@ import hashlib
 import textwrap
 
 import pytest
+from conftest import write_tree
 
 from mlpipe.core.errors import Problem, SpecError
 from mlpipe.core.plan import Plan, make_plan
@@ -269,3 +270,25 @@ def test_problem_locations_are_structured() -> None:
 
 def test_member_suffix_joins_axes_in_order() -> None:
     assert member_suffix((("b", 1), ("a", "x y"))) == "b_1__a_x_y"
+
+
+def test_a_swept_job_from_an_included_file_is_located_in_that_file(env, ml, toy):
+    write_tree(toy, {
+        "pipe/main.yaml": """
+            includes: [toy/pipe/part.yaml]
+            jobs:
+              a: {module: toy/module/step, output: {output: o}}
+            """,
+        "pipe/part.yaml": """
+            jobs:
+              t:
+                module: toy/module/step
+                input: {inputs: no_such_data}
+                output: {output: t_out}
+                sweep: {grid: {tag: [x, y]}}
+            """,
+    })
+    result = ml("runpipe", "toy/pipe/main.yaml", "-n")
+    assert result.code == 2
+    problems = [line for line in result.err.splitlines() if "no_such_data" in line]
+    assert problems and all("part.yaml" in line and "main.yaml" not in line for line in problems), result.err

@@ -20,7 +20,7 @@ from mlpipe.core.command import MAX_ARG_BYTES, MAX_PARAM_BYTES, argument_problem
 from mlpipe.core.compat import job_module, wired_outputs
 from mlpipe.core.errors import Problem, SpecError, UriError
 from mlpipe.core.spec import INPUT, OUTPUT, PARAMETERS, Binding, JobSpec, ModuleSpec, PipeSpec, convert_param
-from mlpipe.core.sweep import DEFAULT_MAX_JOBS, SweepTag, expand_sweeps, swept_axes
+from mlpipe.core.sweep import DEFAULT_MAX_JOBS, Expansion, SweepTag, expand_sweeps, swept_axes
 from mlpipe.core.sweep_spec import SelectSpec
 from mlpipe.core.uri import Uri, is_uri, parse_uri
 
@@ -101,7 +101,7 @@ def check_plan(
     producers: dict[str, tuple[str, str]] = {}
     uris: dict[str, Uri] = {}
     for job, _module in jobs:
-        file = pipe.file_of(job.name)
+        file = pipe.file_of(_origin(job.name, expansion))
         for out, value in job.outputs.items():
             if is_uri(value):
                 _parse(value, file, job.name, f"{OUTPUT}.{out}", problems, uris, export=True)
@@ -122,7 +122,7 @@ def check_plan(
     planned: dict[str, PlannedJob] = {}
     sweeps: dict[str, list[str]] = {}
     for job, module in jobs:
-        file = pipe.file_of(job.name)
+        file = pipe.file_of(_origin(job.name, expansion))
         if not job.module_id:
             continue  # a bad module id, reported by the parser
         if job.module_id not in modules and module is None:
@@ -139,6 +139,12 @@ def check_plan(
             sweeps.setdefault(tag.job, []).append(job.name)
     order = _order(planned, pipe.file, problems)
     return Plan(pipe, {name: planned[name] for name in order}, producers, uris, sweeps), problems
+
+
+def _origin(name: str, expansion: Expansion) -> str:
+    """The pipe job a planned job comes from (a sweep member's sweep job), to name its file."""
+    tag = expansion.tags.get(name)
+    return tag.job if tag is not None else name
 
 
 def _as_job_sees_it(job: JobSpec, module: ModuleSpec | None) -> tuple[JobSpec, ModuleSpec | None]:
