@@ -25,6 +25,7 @@ from mlpipe.core.errors import FetchError, JobFailed, MlpipeError, Problem
 from mlpipe.core.plan import Plan, PlannedJob
 from mlpipe.core.spec import ModuleSpec, Ref
 from mlpipe.core.uri import Uri
+from mlpipe.engine.executor import Executor, LocalExecutor
 from mlpipe.engine.resolve import Identity, Resolver, Unresolved
 from mlpipe.engine.run import JobRunner
 from mlpipe.home.apps import AppIndex
@@ -75,6 +76,7 @@ class Builder:
         mirror: Mirror | None = None,
         echo: IO[str] | None = None,
         progress: bool = False,
+        executor: Executor | None = None,
     ):
         self.settings = settings
         self.plan = plan
@@ -86,6 +88,8 @@ class Builder:
         self.sources = Sources(SourceContext(settings, apps, self.digests, progress))
         self.resolver = Resolver(settings, plan, apps, self.cache, self.digests, self.sources)
         self.runner = JobRunner(settings, apps, self.cache, self.resolver, force=force, echo=echo)
+        self.executor: Executor = executor or LocalExecutor()
+        self.resolver.remote_md5 = self.executor.content_md5
         self.scratch = self.runner.scratch
         self.results: dict[str, JobResult] = {}
         self.errors: list[str] = []  # failures outside jobs (a download, a transfer)
@@ -124,8 +128,11 @@ class Builder:
         if not identity.outputs:
             return [] if self.cache.has_stamp(identity.job_hash) else ["no successful run at this job hash"]
         found = []
+        job = self.plan.jobs[name]
         for output, data_hash in identity.outputs.items():
             state = self.cache.state(data_hash)
+            if state == MISSING and not self.executor.is_local(job, output) and self.executor.in_remote(data_hash):
+                continue  # where the executor's workers read it (the mirror), and not to be fetched
             if state == MISSING:
                 found.append(f"output {output} missing from the cache")
             elif state == DAMAGED:
@@ -193,11 +200,9 @@ class Builder:
                     from mlpipe.engine.select_step import run_select
 
                     run_select(self, job, identity, started)
+                    result = RAN
                 else:
-                    identity, entries, record = self.runner.execute(job, identity, started, lock_fd)
-                    if self.mirror is not None:
-                        self.mirror.push(entries, record)
-                result = RAN
+                    identity, result = self.executor.execute(self, job, identity, started, lock_fd)
         self._export(job, identity)
         self._finish(name, identity, result, time.time() - started)
         return {**identity.manifest(), "exports": job.exports()}

@@ -210,7 +210,8 @@ def _known_targets(builder: Builder, name: str) -> list[str]:
         identity = builder.identity(name, fetch=False)
     except (Unresolved, MlpipeError):
         return []
-    return [builder.cache.path_str(h) for h in identity.outputs.values()]
+    job = builder.plan.jobs[name]  # outputs a Dask run leaves in the mirror are no local targets
+    return [builder.cache.path_str(h) for out, h in identity.outputs.items() if builder.executor.is_local(job, out)]
 
 
 class ProgressReporter:

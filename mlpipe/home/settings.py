@@ -23,6 +23,9 @@ DEFAULTS: dict[str, tuple[type, Any]] = {
     "S3_SYNC": (bool, True),
     "LOG_TIMESTAMPS": (bool, False),  # an ISO timestamp before each progress/error line (the cron line sets it)
     "MAX_JOBS": (int, 10_000),  # the most jobs a pipe's sweeps may expand to
+    "EXECUTOR": (str, "local"),  # where jobs run: `local`, or `dask` (docs/cluster.md)
+    "DASK_SCHEDULER": (str, ""),  # tcp://HOST:PORT of a Dask scheduler, or local:N (an in-process cluster)
+    "DASK_RETRIES": (int, 2),  # resubmissions of a job whose Dask worker was lost
 }
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

@@ -236,6 +236,44 @@ class S3Mirror:
         complete = self.listing().complete
         return all(h in complete for h in data_hashes)
 
+    def refresh(self, data_hashes: Iterable[str]) -> None:
+        """Ask the server about entries the listing does not show (another process pushed them
+        since it was taken): a HEAD of each one's object or folder sidecar, no new listing."""
+        listing = self.listing()
+        for data_hash in data_hashes:
+            if data_hash in listing.complete:
+                continue
+            for key in (self.data_key(data_hash), self.sidecar_key(data_hash)):
+                try:
+                    with self._s3(key):
+                        head = self.client.head_object(Bucket=self.bucket, Key=key)
+                except Corrupt:  # not there
+                    continue
+                with self._lock:
+                    listing.complete.add(data_hash)
+                    if key == self.data_key(data_hash):
+                        listing.files[data_hash] = s3.ObjectInfo(key, head["ETag"].strip('"'),
+                                                                 int(head["ContentLength"]))
+                break
+
+    def entry_md5(self, data_hash: str) -> str | None:
+        """A complete entry's content md5: a file's ETag (no request), else its sidecar or metadata."""
+        listing = self.listing()
+        info = listing.files.get(data_hash)
+        if info is not None and not info.is_multipart:
+            return info.etag
+        if data_hash not in listing.complete:
+            return None
+        try:
+            if info is not None:
+                with self._s3(info.key):
+                    head = self.client.head_object(Bucket=self.bucket, Key=info.key)
+                return sidecar_from_metadata(data_hash, head["Metadata"]).md5
+            sidecar = self._read_sidecar(data_hash)
+        except Corrupt:
+            return None
+        return None if isinstance(sidecar, Corrupt) else sidecar.md5
+
     def _corrupt(self, data_hash: str, exc: Corrupt) -> str:
         """Stop offering a corrupt entry; the next push of it (by whoever runs the job) repairs it."""
         with self._lock:
