@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from mlpipe.engine.build import Builder
 
 LOCAL_PREFIX = "local:"
+EXTERNAL = "external"  # the "job hash" of an external input's entry in the mirror (keyed by its content md5)
 
 
 def parse_scheduler(value: str) -> int | None:
@@ -179,7 +180,7 @@ class DaskExecutor:
             fetched = builder.fetch(self.plan.uris[ref.value], ref)
             if self.shared:
                 return {"path": str(fetched.path), "md5": md5}
-            self._ensure_pushed(CacheEntry(md5, fetched.path, md5, _size(fetched.path), "", time.time(),
+            self._ensure_pushed(CacheEntry(md5, fetched.path, md5, _size(fetched.path), EXTERNAL, time.time(),
                                            tree_files(fetched.path)), f"input {ref.value}")
             return {"data": md5, "md5": md5}
         producer, output = self.plan.producers[ref.value]

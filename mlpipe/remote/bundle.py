@@ -49,7 +49,7 @@ def ensure_bundle(mirror: S3Mirror, app_dir: Path, digests: DigestCache) -> str:
             (root / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, root / rel)
         files = tree_files(root) or {}
-        entry = CacheEntry(md5, root, md5, sum(files.values()), "", time.time(), files)
+        entry = CacheEntry(md5, root, md5, sum(files.values()), "bundle", time.time(), files)
         problems = mirror.push_entries([entry], lambda job_hash: None).problems
     finally:
         remove_tree(staging)
