@@ -39,7 +39,7 @@ from mlpipe.store.digests import DigestCache
 from mlpipe.store.lock import hold_lock, lock_path
 
 RAN, CACHED, FAILED = "ran", "cached", "failed"
-_mirrors: dict[str, S3Mirror] = {}  # one per worker process: its listing and connections serve every task
+_mirrors: dict[str, S3Mirror] = {}  # one per worker process: its connections serve every task
 _mirrors_lock = threading.Lock()
 
 
@@ -80,8 +80,12 @@ def _mirror(settings: Settings, spec: dict[str, Any]) -> S3Mirror | None:
                          f" the driver's {url}: start the worker with MLPIPE_S3_MIRROR={url}")
     with _mirrors_lock:
         if url not in _mirrors or _mirrors[url].settings.home != settings.home:
-            _mirrors[url] = S3Mirror(settings)
-        return _mirrors[url]
+            # NOTE: no listing: a job needs a few entries, which HEADs find (`refresh`); a listing
+            # of a big mirror per job would cost more than the job's transfers.
+            _mirrors[url] = S3Mirror(settings, listed=False)
+        mirror = _mirrors[url]
+    mirror.forget()  # what another job (or `ml gc`) changed since is seen afresh
+    return mirror
 
 
 def _run(settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:

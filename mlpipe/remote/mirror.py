@@ -107,7 +107,8 @@ class _Part:
 class S3Mirror:
     """has / pull / push against `s3://bucket/prefix`, raising StoreError when the mirror fails."""
 
-    def __init__(self, settings: Settings, *, threads: int = THREADS, on_problem: Callable[[str], None] = warn):
+    def __init__(self, settings: Settings, *, threads: int = THREADS, on_problem: Callable[[str], None] = warn,
+                 listed: bool = True):
         if not settings["S3_MIRROR"]:
             raise UsageError("setting S3_MIRROR is not set: give it as s3://bucket/prefix in extra_settings.py "
                              "or as MLPIPE_S3_MIRROR")
@@ -117,6 +118,7 @@ class S3Mirror:
         self.cache = LocalCache(settings.data_dir, settings.scratch_dir)
         self.threads = threads
         self.on_problem = on_problem
+        self.listed = listed  # False: no listing, entries are learnt one HEAD at a time (`refresh`)
         self._client: s3.S3Client | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._listing: Listing | None = None
@@ -198,8 +200,14 @@ class S3Mirror:
         """The mirror's entries from one paginated listing, kept for this mirror's lifetime."""
         with self._listing_lock:  # jobs running in parallel wait for the first listing, not repeat it
             if self._listing is None or refresh:
-                self._listing = self._list_entries()
+                self._listing = self._list_entries() if self.listed else Listing()
             return self._listing
+
+    def forget(self) -> None:
+        """Drop what this mirror knows of the server and of the local cache (a worker, between jobs)."""
+        with self._listing_lock:
+            self._listing = None
+        self.cache = LocalCache(self.settings.data_dir, self.settings.scratch_dir)
 
     def _list_entries(self) -> Listing:
         listing, start = Listing(), len(self.prefix) + len("data/")
