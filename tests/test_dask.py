@@ -204,8 +204,9 @@ def test_a_lost_worker_is_retried_elsewhere_and_the_mirror_holds_no_partial_obje
             assert head["Metadata"].get("mlpipe-md5") == head["ETag"].strip('"'), key  # complete and whole
 
 
-def test_sigterm_cancels_the_job_and_the_worker_kills_its_process_group(
-        cluster_env: Cluster, toy: Path, env: Env) -> None:
+@pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT", "cancelpipe"])
+def test_stopping_the_run_cancels_the_job_and_the_worker_kills_its_process_group(
+        cluster_env: Cluster, toy: Path, env: Env, stop: str) -> None:
     pipe = write_pipe(toy, "forever", """
         jobs:
           forever: {module: toy/module/step, output: {output: x}, parameters: {name: forever, sleep: 120}}
@@ -213,7 +214,10 @@ def test_sigterm_cancels_the_job_and_the_worker_kills_its_process_group(
     driver = subprocess.Popen([sys.executable, "-m", "mlpipe", "runpipe", pipe], stderr=subprocess.PIPE, text=True)
     wait_for(lambda: running_on_workers(cluster_env), timeout=60)
     home, record = running_on_workers(cluster_env)[0]
-    driver.send_signal(signal.SIGTERM)
+    if stop == "cancelpipe":
+        assert ml_process("cancelpipe", pipe, timeout=60).returncode == 0
+    else:
+        driver.send_signal(getattr(signal, stop))
     _out, err = driver.communicate(timeout=60)
     assert driver.returncode != 0
     wait_for(lambda: not alive(record.pid), timeout=20)
@@ -252,6 +256,24 @@ def test_a_tcp_scheduler_without_a_mirror_exits_2_naming_the_setting(env: Env, t
     assert result.code == 2
     assert "S3_MIRROR" in result.err and "Traceback" not in result.err
     assert not (env.home / "jobs").exists() or not list((env.home / "jobs").glob("*/job.json"))
+
+
+def test_bad_executor_settings_exit_2_before_anything_runs(env: Env, toy: Path, ml,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLPIPE_EXECUTOR", "ray")
+    assert "EXECUTOR" in ml("runpipe", CHAIN).err
+    monkeypatch.setenv("MLPIPE_EXECUTOR", "dask")
+    for scheduler, named in [("", "--scheduler"), ("local:0", "local:N"), ("somehost", "tcp://HOST:PORT")]:
+        result = ml("runpipe", CHAIN, "--scheduler", scheduler)
+        assert result.code == 2 and named in result.err, result.err
+    write_tree(toy, {"module/gpu.yaml": """
+        output: {output: {type: text}}
+        resources: {GPU: many}
+        cmd: python -m toy.module.step output
+        """, "pipe/gpu.yaml": "jobs:\n  g: {module: toy/module/gpu, output: {output: g}}\n"})
+    result = ml("runpipe", "toy/pipe/gpu.yaml", "--scheduler", "local:1")
+    assert result.code == 2 and "resources.GPU" in result.err and "expected a positive number" in result.err
+    assert env.executed() == []
 
 
 def test_a_worker_refuses_another_mlpipe_or_python_naming_both(dask_cluster: Cluster) -> None:
