@@ -84,21 +84,31 @@ class DaskExecutor:
 
     # -- connection -----------------------------------------------------------------------
     def start(self) -> None:
-        """Connect to the scheduler (or start the local cluster); RunError when it cannot be reached."""
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError:
-            raise UsageError("--executor dask needs Dask: pip install 'mlpipe[dask]'") from None
-        try:
-            if self.shared:
-                self.cluster = LocalCluster(n_workers=self.local_workers, threads_per_worker=1, processes=True,
-                                            dashboard_address=None)
-                self.client = Client(self.cluster, set_as_default=False)
-            else:
-                self.client = Client(self.scheduler, set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise RunError(f"cannot reach the Dask scheduler {self.scheduler}: {_first_line(exc)}") from None
-        self.workers = max(1, len(self.client.nthreads()))
+        """Connect to the scheduler (RunError when it cannot be reached), for its worker count.
+
+        A local cluster starts with the first job instead: a run with nothing to do costs nothing.
+        """
+        if not self.shared:
+            self.workers = max(1, len(self._connect().nthreads()))
+
+    def _connect(self) -> Any:
+        with self._lock:
+            if self.client is not None:
+                return self.client
+            try:
+                from distributed import Client, LocalCluster
+            except ImportError:
+                raise UsageError("--executor dask needs Dask: pip install 'mlpipe[dask]'") from None
+            try:
+                if self.shared:
+                    self.cluster = LocalCluster(n_workers=self.local_workers, threads_per_worker=1, processes=True,
+                                                dashboard_address=None)
+                    self.client = Client(self.cluster, set_as_default=False)
+                else:
+                    self.client = Client(self.scheduler, set_as_default=False)
+            except (OSError, TimeoutError) as exc:
+                raise RunError(f"cannot reach the Dask scheduler {self.scheduler}: {_first_line(exc)}") from None
+            return self.client
 
     def cancel(self) -> None:
         """Cancel every job in flight: each worker then stops its job's process group."""
@@ -218,7 +228,7 @@ class DaskExecutor:
         resources = dict(job.module.resources) or None
         # NOTE: retries=0: Dask's retries would rerun a job's own failure too. The worker returns
         # that failure instead of raising it; only a lost worker (KilledWorker) is resubmitted.
-        future = self.client.submit(run_job, spec, key=f"mlpipe-{identity.job_hash}", resources=resources,
+        future = self._connect().submit(run_job, spec, key=f"mlpipe-{identity.job_hash}", resources=resources,
                                     retries=0, pure=False)
         with self._lock:
             self._futures.add(future)
