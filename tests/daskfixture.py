@@ -70,24 +70,28 @@ class Cluster:
     def executed(self) -> list[str]:
         return self.log.read_text().split() if self.log.exists() else []
 
-    def worker_env(self, worker: Worker) -> dict[str, str]:
+    def python_env(self) -> dict[str, str]:
+        """This checkout's mlpipe first: the scheduler unpickles the tasks too, so it needs it as well."""
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("MLPIPE_", "AWS_"))}
-        return {**clean, **self.s3.env(), "AWS_EC2_METADATA_DISABLED": "true", "MLPIPE_HOME": str(worker.home),
-                "MLPIPE_S3_MIRROR": self.mirror_url, "TOY_LOG": str(self.log),
-                "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+        return {**clean, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)}
+
+    def worker_env(self, worker: Worker) -> dict[str, str]:
+        return {**self.python_env(), **self.s3.env(), "AWS_EC2_METADATA_DISABLED": "true",
+                "MLPIPE_HOME": str(worker.home), "MLPIPE_S3_MIRROR": self.mirror_url, "TOY_LOG": str(self.log)}
 
     def start(self) -> None:
         port = free_ports(1)[0]
         self.address = f"tcp://127.0.0.1:{port}"
         self.scheduler = self._spawn("scheduler", [dask_cli(), "scheduler", "--host", "127.0.0.1", "--port",
-                                                   str(port), "--no-dashboard"], dict(os.environ))
+                                                   str(port), "--no-dashboard"], self.python_env())
         for worker in self.workers:
             self.start_worker(worker)
         self.wait_for_workers(len(self.workers))
 
     def start_worker(self, worker: Worker) -> None:
         argv = [dask_cli(), "worker", self.address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                "--host", "127.0.0.1", "--name", worker.name, "--local-directory", str(self.root / "dask-tmp")]
+                "--host", "127.0.0.1", "--name", worker.name, "--local-directory", str(self.root / "dask-tmp"),
+                "--preload", "mlpipe.engine.worker"]  # as docs/cluster.md recommends
         if worker.resources:
             argv += ["--resources", worker.resources]
         worker.home.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,7 @@ in `cache/remote/XX/<data_hash>` (else read from the mirror).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -60,7 +61,8 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, settings: Settings, plan: Plan, scheduler: str, fetch: str, mirror: S3Mirror | None):
+    def __init__(self, settings: Settings, plan: Plan, scheduler: str, fetch: str, mirror: S3Mirror | None, *,
+                 dry_run: bool = False):
         self.settings = settings
         self.plan = plan
         self.scheduler = scheduler
@@ -71,6 +73,7 @@ class DaskExecutor:
                              " the workers: setting S3_MIRROR is not set (MLPIPE_S3_MIRROR=s3://bucket/prefix)")
         self.fetch = fetch
         self.mirror = mirror
+        self.dry_run = dry_run  # writes nothing, not even what it learns of the mirror
         self.retries = settings["DASK_RETRIES"]
         self.consumed = {ref.value for job in plan.jobs.values() for b in job.inputs.values() for ref in b.refs}
         self.index_dir = settings.cache_dir / "remote"
@@ -83,12 +86,16 @@ class DaskExecutor:
         self._lock = threading.Lock()
 
     # -- connection -----------------------------------------------------------------------
-    def start(self) -> None:
-        """Connect to the scheduler (RunError when it cannot be reached), for its worker count.
+    def start(self, builder: Builder) -> None:
+        """Connect to the scheduler (RunError when it cannot be reached), for its worker count;
+        meanwhile the apps' code bundles go to the mirror.
 
         A local cluster starts with the first job instead: a run with nothing to do costs nothing.
         """
         if not self.shared:
+            apps = sorted({job.module.app for job in self.plan.jobs.values() if job.select is None})
+            threading.Thread(target=self._push_bundles, args=(builder, apps), name="mlpipe-bundles",
+                             daemon=True).start()
             self.workers = max(1, len(self._connect().nthreads()))
 
     def _connect(self) -> Any:
@@ -108,7 +115,15 @@ class DaskExecutor:
                     self.client = Client(self.scheduler, set_as_default=False)
             except (OSError, TimeoutError) as exc:
                 raise RunError(f"cannot reach the Dask scheduler {self.scheduler}: {_first_line(exc)}") from None
+            threading.Thread(target=self._warm_up, args=(self.client,), name="mlpipe-warm-up", daemon=True).start()
             return self.client
+
+    def _warm_up(self, client: Any) -> None:
+        """Have every worker import MLPipe and open its S3 connections while the first job is prepared."""
+        from mlpipe.engine.worker import warm_up
+
+        with contextlib.suppress(Exception):  # an optimisation only: a job meets any real problem again
+            client.run(warm_up, self.mirror.url if self.mirror is not None else "")
 
     def cancel(self) -> None:
         """Cancel every job in flight: each worker then stops its job's process group."""
@@ -128,10 +143,14 @@ class DaskExecutor:
         return self.shared or wanted(job, output, self.fetch, self.consumed)
 
     def in_remote(self, data_hash: str) -> bool:
+        """In the mirror: seen there by this home before (entries are never rewritten or removed
+        by MLPipe, so a no-op rerun needs no request at all), else in its one listing."""
         if self.mirror is None:
             return False
+        if data_hash in self._known or self._index_path(data_hash).exists():
+            return True
         try:
-            return data_hash in self._known or self.mirror.has([data_hash])
+            return self.mirror.has([data_hash])
         except StoreError:  # the run meets the mirror again, and fails the job with the cause
             return False
 
@@ -146,18 +165,29 @@ class DaskExecutor:
         except OSError:
             pass
         try:
-            return self.mirror.entry_md5(data_hash)
+            md5 = self.mirror.entry_md5(data_hash)
         except StoreError:
             return None
+        if md5 is not None:
+            self._learn({data_hash: md5})
+        return md5
 
     def _index_path(self, data_hash: str) -> Path:
         return self.index_dir / data_hash[:2] / data_hash
 
     def _learn(self, md5s: dict[str, str]) -> None:
+        """Remember entries now in the mirror, with their content md5 (kept in this home)."""
         for data_hash, md5 in md5s.items():
             self._known[data_hash] = md5
-            if not self.shared:
+            if not self.shared and not self.dry_run:
                 write_bytes_atomic(self._index_path(data_hash), md5.encode())
+
+    def _unlearn(self, data_hashes: list[str]) -> None:
+        """Entries a worker did not find in the mirror after all (removed by hand): the next run
+        sees them missing and runs their jobs again."""
+        for data_hash in data_hashes:
+            self._known.pop(data_hash, None)
+            self._index_path(data_hash).unlink(missing_ok=True)
 
     # -- running --------------------------------------------------------------------------
     def execute(self, builder: Builder, job: PlannedJob, identity: Identity, started: float,
@@ -208,7 +238,12 @@ class DaskExecutor:
         problems = self.mirror.push_entries([entry], lambda job_hash: records.read_record(jobs_dir, job_hash)).problems
         if problems:
             raise StoreError(f"{what} not pushed to the mirror: {'; '.join(problems)}")
-        self._known[entry.data_hash] = entry.md5
+        self._learn({entry.data_hash: entry.md5})
+
+    def _push_bundles(self, builder: Builder, apps: list[str]) -> None:
+        with contextlib.suppress(Exception):  # an optimisation only: the first job of the app meets it again
+            for app in apps:
+                self._bundle(builder, app)
 
     def _bundle(self, builder: Builder, app: str) -> str:
         from mlpipe.remote.bundle import ensure_bundle
@@ -267,6 +302,7 @@ class DaskExecutor:
                 identity = replace(identity, outputs=dict(record.outputs))
                 builder.resolver.remember(job.name, identity)
         if outcome["result"] == "failed":
+            self._unlearn(outcome.get("lost") or [])
             failure = JobFailed(outcome["error"])
             failure.stderr_tail = outcome.get("stderr_tail") or []  # type: ignore[attr-defined]
             raise failure

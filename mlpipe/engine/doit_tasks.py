@@ -310,6 +310,11 @@ def _nothing_to_do(builder: Builder) -> bool:
     return True
 
 
+def nothing_to_do(builder: Builder) -> bool:
+    """Whether `run_tasks` would find every task up to date (read-only; see `_nothing_to_do`)."""
+    return _nothing_to_do(builder)
+
+
 def run_tasks(builder: Builder, *, jobs: int, keep_going: bool, stream: IO[str] | None = None) -> None:
     """Run the plan's tasks through doit; results land in `builder.results`."""
     if _nothing_to_do(builder):

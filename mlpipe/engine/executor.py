@@ -44,7 +44,7 @@ class Executor(Protocol):
         """The content md5 of an entry that is not in the local cache, if known."""
         ...
 
-    def start(self) -> None:
+    def start(self, builder: Builder) -> None:
         """Connect to where jobs run (before the first job); `workers` is then the default -j."""
         ...
 
@@ -59,7 +59,7 @@ class LocalExecutor:
     name = "local"
     workers = 1
 
-    def start(self) -> None: ...
+    def start(self, builder: Builder) -> None: ...
 
     def execute(self, builder: Builder, job: PlannedJob, identity: Identity, started: float,
                 lock_fd: int) -> tuple[Identity, str]:
@@ -83,7 +83,8 @@ class LocalExecutor:
     def close(self) -> None: ...
 
 
-def open_executor(settings: Settings, plan: Plan, mirror: RunMirror | None, fetch: str) -> Executor:
+def open_executor(settings: Settings, plan: Plan, mirror: RunMirror | None, fetch: str, *,
+                  dry_run: bool = False) -> Executor:
     """The executor setting EXECUTOR names (UsageError for a bad value or a missing mirror)."""
     kind = settings["EXECUTOR"]
     if kind == "local":
@@ -98,7 +99,7 @@ def open_executor(settings: Settings, plan: Plan, mirror: RunMirror | None, fetc
     scheduler = settings["DASK_SCHEDULER"]
     needs_mirror = parse_scheduler(scheduler) is None
     s3 = mirror.mirror if mirror is not None else S3Mirror(settings) if needs_mirror and settings["S3_MIRROR"] else None
-    return DaskExecutor(settings, plan, scheduler, fetch, s3)
+    return DaskExecutor(settings, plan, scheduler, fetch, s3, dry_run=dry_run)
 
 
 def wanted(job: PlannedJob, output: str, fetch: str, consumed: set[str]) -> bool:

@@ -55,8 +55,23 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
         _check_versions(spec)
         return _run(settings, spec)
     except MlpipeError as exc:
-        return {"result": FAILED, "error": f"{exc} (on worker {_where()})",
+        return {"result": FAILED, "error": f"{exc} (on worker {_where()})", "lost": getattr(exc, "lost", []),
                 "stderr_tail": getattr(exc, "stderr_tail", []), "record": getattr(exc, "record", None)}
+
+
+def warm_up(mirror_url: str = "") -> None:
+    """The imports and the S3 connections a first job would otherwise wait for (a second or
+    two): run on every worker when a driver connects, or at start with `--preload`."""
+    settings = load_settings()
+    init_home(settings)
+    mirror_url = mirror_url or settings["S3_MIRROR"]
+    if mirror_url and settings["S3_MIRROR"].rstrip("/") == mirror_url.rstrip("/"):
+        _mirror(settings, {"mirror": mirror_url, "job": "warm-up"}).client  # noqa: B018 - creates the client
+
+
+def dask_setup(worker: Any) -> None:
+    """`dask worker ADDRESS --preload mlpipe.engine.worker`: warm up as the worker starts."""
+    warm_up()
 
 
 def _check_versions(spec: dict[str, Any]) -> None:
@@ -158,8 +173,11 @@ def _pull_inputs(mirror: S3Mirror | None, cache: LocalCache, spec: dict[str, Any
     for data_hash, (name, md5) in wanted.items():
         entry = cache.get(data_hash)
         if entry is None:
-            raise FetchError(f"job '{spec['job']}': input {name} (data {data_hash}) is not in the mirror"
-                             f" {mirror.url if mirror else '(none: a local cluster shares the driver cache)'}")
+            lost = FetchError(f"job '{spec['job']}': input {name} (data {data_hash}) is not in the mirror"
+                              f" {mirror.url if mirror else '(none: a local cluster shares the driver cache)'};"
+                              " the next run makes it again")
+            lost.lost = [data_hash]  # type: ignore[attr-defined]
+            raise lost
         if entry.md5 != md5:
             raise FetchError(f"job '{spec['job']}': input {name} (data {data_hash}): md5 {entry.md5},"
                              f" the driver hashed {md5}")

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
     jobs = settings["JOBS"]
     echo = sys.stderr if jobs == 1 and sys.stderr.isatty() and not args.json else None
     mirror = open_mirror(settings)
-    executor = open_executor(settings, plan, mirror, args.fetch)
+    executor = open_executor(settings, plan, mirror, args.fetch, dry_run=args.dry_run)
     if executor.name != "local":
         echo = None
     builder = Builder(settings, plan, apps, force=args.force, mirror=mirror, echo=echo,
@@ -95,12 +95,9 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(builder, args.json)
     try:
-        executor.start()
-        if executor.name != "local" and args.jobs is None and settings.sources["JOBS"] == "default":
-            jobs = executor.workers  # as many jobs at once as the cluster has workers
-        return _run(builder, args, jobs)
+        return _run(builder, args, jobs, default_jobs=args.jobs is None and settings.sources["JOBS"] == "default")
     finally:
-        builder.executor.close()
+        executor.close()
 
 
 def _dry_run(builder: Builder, as_json: bool) -> int:
@@ -144,9 +141,9 @@ def _in_mirror(builder: Builder, name: str) -> list[str]:
     return [out for out, h in identity.outputs.items() if builder.executor.in_remote(h)]
 
 
-def _run(builder: Builder, args: argparse.Namespace, jobs: int) -> int:
+def _run(builder: Builder, args: argparse.Namespace, jobs: int, default_jobs: bool) -> int:
     from mlpipe.engine.build import FAILED
-    from mlpipe.engine.doit_tasks import run_tasks
+    from mlpipe.engine.doit_tasks import nothing_to_do, run_tasks
     from mlpipe.engine.execute import terminate_all
     from mlpipe.store.lock import hold_lock, lock_path
     from mlpipe.store.runs import recording_run
@@ -161,6 +158,10 @@ def _run(builder: Builder, args: argparse.Namespace, jobs: int) -> int:
           recording_run(builder.settings.locks_dir, pipe_id)):  # for `ml cancelpipe`
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
+            executor = builder.executor
+            if executor.name != "local" and not nothing_to_do(builder):  # a no-op rerun needs no cluster
+                executor.start(builder)
+                jobs = executor.workers if default_jobs else jobs  # as many at once as the cluster has workers
             run_tasks(builder, jobs=jobs, keep_going=args.keep_going)
         except KeyboardInterrupt:
             builder.executor.cancel()  # a cluster's workers stop their jobs' process groups
