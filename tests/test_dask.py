@@ -329,3 +329,31 @@ def test_local_cluster_shares_the_local_cache_without_a_mirror(env: Env, toy: Pa
     again = ml_process("runpipe", CHAIN, "--executor", "dask", "--scheduler", "local:2", timeout=120)
     assert again.returncode == 0 and "nothing to do" in again.stderr
     assert sorted(env.executed()) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("tamper", ["input md5", "job hash"])
+def test_a_worker_checks_inputs_and_the_job_hash_before_running(cluster_env: Cluster, toy: Path, env: Env, ml,
+                                                                tamper: str) -> None:
+    import mlpipe
+    from mlpipe.engine.worker import python_version, run_job
+    from mlpipe.remote.bundle import bundle_md5
+    from mlpipe.store.digests import DigestCache
+
+    report = run_json(ml, CHAIN)  # the bundle and the input are in the mirror now
+    job_a = next(job for job in report["jobs"] if job["name"] == "a")
+    seed_md5 = hashlib.md5(b"seed\n").hexdigest()
+    spec = {"mlpipe": mlpipe.__version__, "python": python_version(), "pipe": CHAIN, "job": "a",
+            "module": "toy/module/step", "job_hash": job_a["job_id"], "params": {"name": "a"},
+            "inputs": {"inputs": {"list": False, "refs": [{"data": seed_md5, "md5": seed_md5}]}},
+            "outputs": {"output": "0" * 32}, "force": True, "mirror": cluster_env.mirror_url,
+            "app": {"name": "toy", "bundle": bundle_md5(toy, DigestCache(env.home / "state" / "md5.sqlite"))}}
+    if tamper == "input md5":
+        spec["inputs"]["inputs"]["refs"][0]["md5"] = "f" * 32
+        expected = f"the driver hashed {'f' * 32}"
+    else:
+        spec["job_hash"] = "e" * 32
+        expected = f"{'e' * 32} on the driver"
+    with cluster_env.client() as client:
+        outcome = client.submit(run_job, spec, pure=False).result()
+    assert outcome["result"] == "failed" and expected in outcome["error"], outcome["error"]
+    assert cluster_env.executed() == ["a", "b", "c"]  # refused before running anything
