@@ -357,3 +357,31 @@ def test_a_worker_checks_inputs_and_the_job_hash_before_running(cluster_env: Clu
         outcome = client.submit(run_job, spec, pure=False).result()
     assert outcome["result"] == "failed" and expected in outcome["error"], outcome["error"]
     assert cluster_env.executed() == ["a", "b", "c"]  # refused before running anything
+
+
+def test_a_sweep_runs_on_the_cluster_and_its_select_step_here(cluster_env: Cluster, toy: Path, env: Env, ml) -> None:
+    from sweepapp import add_score_module
+
+    add_score_module(toy)
+    pipe = write_pipe(toy, "sel", """
+        jobs:
+          train:
+            module: toy/module/score
+            output: {model: model, metrics: metrics, result: result}
+            sweep:
+              grid: {value: [0.5, 0.9, 0.2], label: [a]}
+            select: {metric: eval.acc, mode: max}
+          use:
+            module: toy/module/step
+            input: {inputs: model}
+            output: {output: used}
+            parameters: {name: use}
+        """)
+    report = run_json(ml, pipe)
+    assert set(results(report).values()) == {"ran"}
+    use = next(job for job in report["jobs"] if job["name"] == "use")
+    assert Path(use["outputs"]["output"]).read_text().splitlines()[0] == "model 0.9 a"
+    member = driver_record(env, report, "train__value_0.9__label_a")
+    assert member.worker is not None and member.sweep == {"job": "train", "point": {"value": 0.9, "label": "a"}}
+    assert driver_record(env, report, "use").worker is not None  # it read the winner from the mirror
+    assert "nothing to do" in ml("runpipe", pipe).err

@@ -76,6 +76,9 @@ class DaskExecutor:
         self.dry_run = dry_run  # writes nothing, not even what it learns of the mirror
         self.retries = settings["DASK_RETRIES"]
         self.consumed = {ref.value for job in plan.jobs.values() for b in job.inputs.values() for ref in b.refs}
+        # a sweep's select step runs here and reads its members' outputs from this cache
+        self.read_here = {ref.value for job in plan.jobs.values() if job.select is not None
+                          for b in job.inputs.values() for ref in b.refs}
         self.index_dir = settings.cache_dir / "remote"
         self.workers = self.local_workers or 1
         self.client: Any = None
@@ -140,7 +143,8 @@ class DaskExecutor:
 
     # -- what counts as present -----------------------------------------------------------
     def is_local(self, job: PlannedJob, output: str) -> bool:
-        return self.shared or wanted(job, output, self.fetch, self.consumed)
+        return (self.shared or job.outputs.get(output) in self.read_here
+                or wanted(job, output, self.fetch, self.consumed))
 
     def in_remote(self, data_hash: str) -> bool:
         """In the mirror: seen there by this home before (entries are never rewritten or removed
