@@ -83,7 +83,9 @@ class Cluster:
         port = free_ports(1)[0]
         self.address = f"tcp://127.0.0.1:{port}"
         self.scheduler = self._spawn("scheduler", [dask_cli(), "scheduler", "--host", "127.0.0.1", "--port",
-                                                   str(port), "--no-dashboard"], self.python_env())
+                                                   str(port), "--no-dashboard"],
+                                     # a task lost with its worker fails at once: MLPipe resubmits it
+                                     {**self.python_env(), "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "0"})
         for worker in self.workers:
             self.start_worker(worker)
         self.wait_for_workers(len(self.workers))

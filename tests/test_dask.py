@@ -190,6 +190,7 @@ def test_a_lost_worker_is_retried_elsewhere_and_the_mirror_holds_no_partial_obje
 
         stop_process_group(first.pid)  # the killed worker's job, orphaned
     assert driver.returncode == 0, err
+    assert "long: its Dask worker was lost; resubmitted (1/2)" in err  # DASK_RETRIES, not Dask's own retry
     job = json.loads(out)["jobs"][0]
     assert job["result"] == "ran"
     record = records.read_record(env.home / "jobs", job["job_id"])

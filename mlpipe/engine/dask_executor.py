@@ -260,42 +260,44 @@ class DaskExecutor:
 
     def _submit(self, job: PlannedJob, identity: Identity, spec: dict[str, Any]) -> dict[str, Any]:
         """Submit the task and wait for it; resubmit it when its worker was lost."""
-        from distributed import KilledWorker
-
         from mlpipe.engine.worker import run_job
 
         resources = dict(job.module.resources) or None
         # NOTE: retries=0: Dask's retries would rerun a job's own failure too. The worker returns
         # that failure instead of raising it; only a lost worker (KilledWorker) is resubmitted.
         future = self._connect().submit(run_job, spec, key=f"mlpipe-{identity.job_hash}", resources=resources,
-                                    retries=0, pure=False)
+                                        retries=0, pure=False)
         with self._lock:
             self._futures.add(future)
         try:
-            for attempt in range(self.retries + 1):
-                try:
-                    return future.result()
-                except KilledWorker as exc:
-                    if attempt == self.retries:
-                        raise JobFailed(f"job '{job.name}': lost its Dask worker {attempt + 1} times"
-                                        f" (DASK_RETRIES={self.retries}): {_first_line(exc)}") from None
-                    print(f"{job.name}: its Dask worker was lost; resubmitted ({attempt + 1}/{self.retries})",
-                          file=sys.stderr, flush=True)
-                    future.retry()
-        except JobFailed:
-            raise
-        except Exception as exc:  # noqa: BLE001 - canceled, or a bug on the worker: the job's failure, one line
-            from concurrent.futures import CancelledError
-
-            if isinstance(exc, CancelledError):
-                raise JobFailed(f"job '{job.name}': canceled") from None
-            raise JobFailed(f"job '{job.name}': its Dask task failed: {type(exc).__name__}: {_first_line(exc)}") \
-                from None
+            return self._wait(job, future)
         finally:
             with self._lock:
                 self._futures.discard(future)
             future.release()
-        raise AssertionError("unreachable")
+
+    def _wait(self, job: PlannedJob, future: Any) -> dict[str, Any]:
+        from concurrent.futures import CancelledError
+
+        from distributed import KilledWorker
+
+        lost = 0
+        while True:
+            try:
+                return future.result()
+            except KilledWorker as exc:
+                lost += 1
+                if lost > self.retries:
+                    raise JobFailed(f"job '{job.name}': lost its Dask worker {lost} times"
+                                    f" (DASK_RETRIES={self.retries}): {_first_line(exc)}") from None
+                print(f"{job.name}: its Dask worker was lost; resubmitted ({lost}/{self.retries})",
+                      file=sys.stderr, flush=True)
+                future.retry()
+            except CancelledError:
+                raise JobFailed(f"job '{job.name}': canceled") from None
+            except Exception as exc:  # noqa: BLE001 - a bug or a broken environment on the worker: one line
+                raise JobFailed(f"job '{job.name}': its Dask task failed: {type(exc).__name__}: {_first_line(exc)}"
+                                ) from None
 
     def _finish(self, builder: Builder, job: PlannedJob, identity: Identity,
                 outcome: dict[str, Any]) -> tuple[Identity, str]:
