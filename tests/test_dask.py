@@ -263,6 +263,9 @@ def test_bad_executor_settings_exit_2_before_anything_runs(env: Env, toy: Path, 
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MLPIPE_EXECUTOR", "ray")
     assert "EXECUTOR" in ml("runpipe", CHAIN).err
+    monkeypatch.setenv("MLPIPE_DASK_RETRIES", "-1")
+    assert "DASK_RETRIES" in ml("runpipe", CHAIN).err and "at least 0" in ml("runpipe", CHAIN).err
+    monkeypatch.setenv("MLPIPE_DASK_RETRIES", "0")  # no retries is a valid choice
     monkeypatch.setenv("MLPIPE_EXECUTOR", "dask")
     for scheduler, named in [("", "--scheduler"), ("local:0", "local:N"), ("somehost", "tcp://HOST:PORT")]:
         result = ml("runpipe", CHAIN, "--scheduler", scheduler)
@@ -332,22 +335,40 @@ def test_local_cluster_shares_the_local_cache_without_a_mirror(env: Env, toy: Pa
     assert sorted(env.executed()) == ["a", "b", "c"]
 
 
-@pytest.mark.parametrize("tamper", ["input md5", "job hash"])
-def test_a_worker_checks_inputs_and_the_job_hash_before_running(cluster_env: Cluster, toy: Path, env: Env, ml,
-                                                                tamper: str) -> None:
+def spec_of_a(cluster: Cluster, toy: Path, env: Env, report: dict) -> dict:
+    """What a driver sends to run job `a` of the chain (see DaskExecutor.spec), after a run of it."""
     import mlpipe
-    from mlpipe.engine.worker import python_version, run_job
+    from mlpipe.engine.worker import python_version
     from mlpipe.remote.bundle import bundle_md5
     from mlpipe.store.digests import DigestCache
 
-    report = run_json(ml, CHAIN)  # the bundle and the input are in the mirror now
     job_a = next(job for job in report["jobs"] if job["name"] == "a")
     seed_md5 = hashlib.md5(b"seed\n").hexdigest()
-    spec = {"mlpipe": mlpipe.__version__, "python": python_version(), "pipe": CHAIN, "job": "a",
+    return {"mlpipe": mlpipe.__version__, "python": python_version(), "pipe": CHAIN, "job": "a",
             "module": "toy/module/step", "job_hash": job_a["job_id"], "params": {"name": "a"},
             "inputs": {"inputs": {"list": False, "refs": [{"data": seed_md5, "md5": seed_md5}]}},
-            "outputs": {"output": "0" * 32}, "force": True, "mirror": cluster_env.mirror_url,
+            "outputs": {"output": Path(job_a["outputs"]["output"]).name}, "force": False, "mirror": cluster.mirror_url,
             "app": {"name": "toy", "bundle": bundle_md5(toy, DigestCache(env.home / "state" / "md5.sqlite"))}}
+
+
+def test_a_worker_checks_the_mirror_first(cluster_env: Cluster, toy: Path, env: Env, ml) -> None:
+    from mlpipe.engine.worker import run_job
+
+    spec = spec_of_a(cluster_env, toy, env, run_json(ml, CHAIN))
+    with cluster_env.client() as client:
+        outcome = client.submit(run_job, spec, pure=False).result()
+    assert outcome["result"] == "cached" and outcome["record"] is None
+    assert outcome["entries"] == {spec["outputs"]["output"]: hashlib.md5(b"seed\na \n").hexdigest()}
+    assert cluster_env.executed() == ["a", "b", "c"]  # not run again
+
+
+@pytest.mark.parametrize("tamper", ["input md5", "job hash"])
+def test_a_worker_checks_inputs_and_the_job_hash_before_running(cluster_env: Cluster, toy: Path, env: Env, ml,
+                                                                tamper: str) -> None:
+    from mlpipe.engine.worker import run_job
+
+    spec = spec_of_a(cluster_env, toy, env, run_json(ml, CHAIN))  # the bundle and the input are in the mirror
+    spec["force"] = True  # past the mirror check
     if tamper == "input md5":
         spec["inputs"]["inputs"]["refs"][0]["md5"] = "f" * 32
         expected = f"the driver hashed {'f' * 32}"

@@ -26,6 +26,7 @@ FETCH_CHOICES = ("none", "final", "all")
 
 class Executor(Protocol):
     name: str
+    workers: int  # how many jobs it runs at once: the default -j once started
 
     def execute(self, builder: Builder, job: PlannedJob, identity: Identity, started: float,
                 lock_fd: int) -> tuple[Identity, str]:

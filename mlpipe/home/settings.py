@@ -27,6 +27,7 @@ DEFAULTS: dict[str, tuple[type, Any]] = {
     "DASK_SCHEDULER": (str, ""),  # tcp://HOST:PORT of a Dask scheduler, or local:N (an in-process cluster)
     "DASK_RETRIES": (int, 2),  # resubmissions of a job whose Dask worker was lost
 }
+_MINIMUM = {"DASK_RETRIES": 0}  # whole-number settings that may be below 1
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -99,12 +100,12 @@ def convert(name: str, raw: Any, origin: str) -> Any:
             return raw.lower() in _TRUE
         if kind is int:
             value = int(raw)
-            if value < 1:
+            if value < _MINIMUM.get(name, 1):
                 raise ValueError(raw)
             return value
         return kind(raw)
     except (TypeError, ValueError):
-        least = " (a whole number, at least 1)" if kind is int else ""
+        least = f" (a whole number, at least {_MINIMUM.get(name, 1)})" if kind is int else ""
         raise UsageError(f"setting {name} from {origin}: {raw!r} is not a valid {kind.__name__}{least}") from None
 
 
