@@ -2,4 +2,7 @@
 
 from mlpipe.cli.main import run
 
-run()
+# NOTE: guarded, because a local Dask cluster's worker processes (multiprocessing "spawn")
+# import the parent's main module again, as `__mp_main__`: that must not start `ml` in them.
+if __name__ == "__main__":
+    run()

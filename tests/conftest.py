@@ -15,7 +15,8 @@ import pytest
 
 from mlpipe.cli.main import main
 
-pytest_plugins = ["s3fixture", "uifixture"]  # a real SeaweedFS S3 server; `ml ui` on a free port
+# a real SeaweedFS S3 server; `ml ui` on a free port; a real Dask cluster
+pytest_plugins = ["s3fixture", "uifixture", "daskfixture"]
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -45,8 +45,23 @@ def test_ml_help_loads_no_heavy_dependency() -> None:
         "    assert exc.code in (0, None), exc.code\n"
     )
     assert "mlpipe.cli.main" in loaded
-    heavy = {"boto3", "botocore", "requests", "git", "doit"}
+    heavy = {"boto3", "botocore", "requests", "git", "doit", "dask", "distributed"}
     assert loaded.isdisjoint(heavy), sorted(loaded & heavy)
+
+
+def test_a_local_run_loads_no_dask(tmp_path: Path) -> None:
+    """`dask` and `distributed` are an optional extra: only `--executor dask` imports them."""
+    from conftest import TOY_CHAIN, TOY_STEP, TOY_STEP_YAML, write_tree
+
+    write_tree(tmp_path / "apps" / "toy", {"__init__.py": "", "module/__init__.py": "", "module/step.py": TOY_STEP,
+                                           "module/step.yaml": TOY_STEP_YAML, "data/seed.txt": "seed\n",
+                                           "pipe/chain.yaml": TOY_CHAIN})
+    env = {"MLPIPE_HOME": str(tmp_path / "home"), "MLPIPE_APPS": str(tmp_path / "apps"),
+           "TOY_LOG": str(tmp_path / "log")}
+    loaded = loaded_after(f"import os\nos.environ.update({env!r})\nfrom mlpipe.cli.main import main\n"
+                          "assert main(['runpipe', 'toy/pipe/chain.yaml']) == 0\n")
+    assert (tmp_path / "log").read_text().split() == ["a", "b", "c"]  # the run really ran
+    assert loaded.isdisjoint({"dask", "distributed"}), sorted(loaded & {"dask", "distributed"})
 
 
 def test_python_m_mlpipe_help_works() -> None:

@@ -77,6 +77,9 @@ def test_each_setting_reports_its_own_source(home: Path, tmp_path: Path) -> None
         "S3_SYNC": "default",
         "LOG_TIMESTAMPS": "default",
         "MAX_JOBS": "default",
+        "EXECUTOR": "default",
+        "DASK_SCHEDULER": "default",
+        "DASK_RETRIES": "default",
     }
     assert settings.home == home  # HOME cannot be set from a file inside HOME
     assert settings.cache_dir == tmp_path / "big-disk" / "cache"

@@ -22,10 +22,11 @@ from mlpipe.core.uri import is_uri
 # YAML keys
 INPUT, OUTPUT, PARAMETERS, CMD, SOURCE, VERSION = "input", "output", "parameters", "cmd", "source", "version"
 JOBS, MODULE, INCLUDES, ALWAYS = "jobs", "module", "includes", "always"
+RESOURCES = "resources"  # Dask worker resources a job needs, e.g. {GPU: 1} (docs/cluster.md)
 # keys of the original product's modules (see docs/compat.md)
 SHELL, INPUTS_FROM_JOB, OUTPUTS_FROM_JOB = "shell", "input_from_job_config", "output_from_job_config"
 MODULE_KEYS = {INPUT, OUTPUT, PARAMETERS, CMD, SOURCE, VERSION, ALWAYS, SHELL, INPUTS_FROM_JOB, OUTPUTS_FROM_JOB,
-               "description"}
+               RESOURCES, "description"}
 PORT_KEYS = {"type", "optional", "datafile", "description", "help"}
 PARAM_KEYS = {"type", "default", "flag", "optional", "description", "help", "choices"}
 PIPE_KEYS = {VERSION, JOBS, INCLUDES, "description"}
@@ -87,6 +88,7 @@ class ModuleSpec:
     shell: bool = False
     inputs_from_job: bool = False
     outputs_from_job: bool = False
+    resources: tuple[tuple[str, float], ...] = ()  # (name, amount), sorted: what a Dask worker must offer
 
     @property
     def writes_config(self) -> bool:
@@ -288,13 +290,28 @@ def module_from_data(data: Any, file: str, module_id: str) -> ModuleSpec:
             problems.append(Problem(file, f"'{pattern}' must be a glob relative to the app", None, SOURCE))
     version = data.get(VERSION)
     always = _bool(data.get(ALWAYS), file, ALWAYS, problems, False)
+    resources = _resources(data.get(RESOURCES), file, problems)
     if problems:
         raise SpecError(problems)
     return ModuleSpec(
         module_id, file, ports[INPUT], ports[OUTPUT], params, cmd, tuple(source),
         None if version is None else str(version), always=always, template=raw_cmd, shell=bool(shell),
         inputs_from_job=from_job[INPUTS_FROM_JOB], outputs_from_job=from_job[OUTPUTS_FROM_JOB],
+        resources=resources,
     )
+
+
+def _resources(value: Any, file: str, problems: list[Problem]) -> tuple[tuple[str, float], ...]:
+    """`resources: {GPU: 1, MEM_GB: 8}`: names to positive amounts."""
+    found = []
+    for name, amount in _mapping(value, file, None, RESOURCES, problems).items():
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            problems.append(Problem(file, f"'{name}' is not a valid resource name", None, RESOURCES))
+        elif isinstance(amount, bool) or not isinstance(amount, int | float) or amount <= 0:
+            problems.append(Problem(file, f"expected a positive number, got {amount!r}", None, f"{RESOURCES}.{name}"))
+        else:
+            found.append((name, float(amount)))
+    return tuple(sorted(found))
 
 
 def _parse_param(name: Any, decl: Any, file: str, problems: list[Problem]) -> ParamSpec | None:

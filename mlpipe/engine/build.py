@@ -26,6 +26,7 @@ from mlpipe.core.errors import FetchError, JobFailed, MlpipeError, Problem
 from mlpipe.core.plan import Plan, PlannedJob
 from mlpipe.core.spec import ModuleSpec, Ref
 from mlpipe.core.uri import Uri
+from mlpipe.engine.executor import Executor, LocalExecutor
 from mlpipe.engine.resolve import Identity, Resolver, Unresolved
 from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import Settings
@@ -78,6 +79,7 @@ class Builder:
         mirror: Mirror | None = None,
         echo: IO[str] | None = None,
         progress: bool = False,
+        executor: Executor | None = None,
     ):
         self.settings = settings
         self.plan = plan
@@ -89,6 +91,8 @@ class Builder:
         self.sources = Sources(SourceContext(settings, apps, self.digests, progress))
         self.resolver = Resolver(settings, plan, apps, self.cache, self.digests, self.sources)
         self._echo = echo
+        self.executor: Executor = executor or LocalExecutor()
+        self.resolver.remote_md5 = self.executor.content_md5
         self.results: dict[str, JobResult] = {}
         self.errors: list[str] = []  # failures outside jobs (a download, a transfer)
         self.on_event: Callable[[str, str], None] = lambda name, event: None
@@ -139,8 +143,11 @@ class Builder:
         if not identity.outputs:
             return [] if self.cache.has_stamp(identity.job_hash) else ["no successful run at this job hash"]
         found = []
+        job = self.plan.jobs[name]
         for output, data_hash in identity.outputs.items():
             state = self.cache.state(data_hash)
+            if state == MISSING and not self.executor.is_local(job, output) and self.executor.in_remote(data_hash):
+                continue  # where the executor's workers read it (the mirror), and not to be fetched
             if state == MISSING:
                 found.append(f"output {output} missing from the cache")
             elif state == DAMAGED:
@@ -221,10 +228,8 @@ class Builder:
 
                 run_select(self, job, identity, started)
                 return RAN, identity
-            identity, entries, record = self.runner.execute(job, identity, started, lock_fd)
-            if self.mirror is not None:
-                self.mirror.push(entries, record)
-            return RAN, identity
+            identity, result = self.executor.execute(self, job, identity, started, lock_fd)
+            return result, identity
 
     def _wait_for_holder(self, name: str, job_hash: str) -> None:
         """The job lock is taken: by a live job whose `ml` was killed (stop it: its result has

@@ -209,7 +209,8 @@ def _known_targets(builder: Builder, name: str) -> list[str]:
         identity = builder.identity(name, fetch=False)
     except (Unresolved, MlpipeError):
         return []
-    return [builder.cache.path_str(h) for h in identity.outputs.values()]
+    job = builder.plan.jobs[name]  # outputs a Dask run leaves in the mirror are no local targets
+    return [builder.cache.path_str(h) for out, h in identity.outputs.items() if builder.executor.is_local(job, out)]
 
 
 class ProgressReporter:
@@ -283,7 +284,7 @@ class ProgressReporter:
         self.write(f"error: {msg}")
 
 
-def _nothing_to_do(builder: Builder) -> bool:
+def nothing_to_do(builder: Builder) -> bool:
     """True when doit would find every task up to date: then `run_tasks` need not build them.
 
     doit's `get_status` for these tasks, read-only: every fetch task's probe, then for every
@@ -310,7 +311,7 @@ def _nothing_to_do(builder: Builder) -> bool:
 
 def run_tasks(builder: Builder, *, jobs: int, keep_going: bool, stream: IO[str] | None = None) -> None:
     """Run the plan's tasks through doit; results land in `builder.results`."""
-    if _nothing_to_do(builder):
+    if nothing_to_do(builder):
         builder.close()
         return
     control = TaskControl([dict_to_task(d) for d in task_dicts(builder)])

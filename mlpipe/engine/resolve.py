@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,8 @@ class Resolver:
         self._unresolved: dict[tuple[str, bool], tuple[int, list[str]]] = {}
         self._generation = 0  # bumped whenever a job or a fetch finishes (the cache may have changed)
         self._source_md5: dict[str, str] = {}
+        # the content md5 of an entry held elsewhere (a Dask run's mirror), when not in the cache
+        self.remote_md5: Callable[[str], str | None] = lambda data_hash: None
         self._lock = threading.Lock()
 
     def changed(self) -> None:
@@ -130,7 +133,7 @@ class Resolver:
             raise Unresolved(list(dict.fromkeys(reasons))) from None
         if output not in upstream.outputs:  # an optional output it succeeded without writing
             raise Unresolved([f"upstream {producer} did not write its output {output}"])
-        md5 = self.cache.content_md5(upstream.outputs[output])
+        md5 = self.cache.content_md5(upstream.outputs[output]) or self.remote_md5(upstream.outputs[output])
         if md5 is None:
             raise Unresolved([f"upstream {producer} stale"])
         return md5

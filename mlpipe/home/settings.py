@@ -23,7 +23,11 @@ DEFAULTS: dict[str, tuple[type, Any]] = {
     "S3_SYNC": (bool, True),
     "LOG_TIMESTAMPS": (bool, False),  # an ISO timestamp before each progress/error line (the cron line sets it)
     "MAX_JOBS": (int, 10_000),  # the most jobs a pipe's sweeps may expand to
+    "EXECUTOR": (str, "local"),  # where jobs run: `local`, or `dask` (docs/cluster.md)
+    "DASK_SCHEDULER": (str, ""),  # tcp://HOST:PORT of a Dask scheduler, or local:N (an in-process cluster)
+    "DASK_RETRIES": (int, 2),  # resubmissions of a job whose Dask worker was lost
 }
+_MINIMUM = {"DASK_RETRIES": 0}  # whole-number settings that may be below 1
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -96,12 +100,12 @@ def convert(name: str, raw: Any, origin: str) -> Any:
             return raw.lower() in _TRUE
         if kind is int:
             value = int(raw)
-            if value < 1:
+            if value < _MINIMUM.get(name, 1):
                 raise ValueError(raw)
             return value
         return kind(raw)
     except (TypeError, ValueError):
-        least = " (a whole number, at least 1)" if kind is int else ""
+        least = f" (a whole number, at least {_MINIMUM.get(name, 1)})" if kind is int else ""
         raise UsageError(f"setting {name} from {origin}: {raw!r} is not a valid {kind.__name__}{least}") from None
 
 

@@ -107,7 +107,8 @@ class _Part:
 class S3Mirror:
     """has / pull / push against `s3://bucket/prefix`, raising StoreError when the mirror fails."""
 
-    def __init__(self, settings: Settings, *, threads: int = THREADS, on_problem: Callable[[str], None] = warn):
+    def __init__(self, settings: Settings, *, threads: int = THREADS, on_problem: Callable[[str], None] = warn,
+                 listed: bool = True):
         if not settings["S3_MIRROR"]:
             raise UsageError("setting S3_MIRROR is not set: give it as s3://bucket/prefix in extra_settings.py "
                              "or as MLPIPE_S3_MIRROR")
@@ -117,6 +118,7 @@ class S3Mirror:
         self.cache = LocalCache(settings.data_dir, settings.scratch_dir)
         self.threads = threads
         self.on_problem = on_problem
+        self.listed = listed  # False: no listing, entries are learnt one HEAD at a time (`refresh`)
         self._client: s3.S3Client | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._listing: Listing | None = None
@@ -198,8 +200,14 @@ class S3Mirror:
         """The mirror's entries from one paginated listing, kept for this mirror's lifetime."""
         with self._listing_lock:  # jobs running in parallel wait for the first listing, not repeat it
             if self._listing is None or refresh:
-                self._listing = self._list_entries()
+                self._listing = self._list_entries() if self.listed else Listing()
             return self._listing
+
+    def forget(self) -> None:
+        """Drop what this mirror knows of the server and of the local cache (a worker, between jobs)."""
+        with self._listing_lock:
+            self._listing = None
+        self.cache = LocalCache(self.settings.data_dir, self.settings.scratch_dir)
 
     def _list_entries(self) -> Listing:
         listing, start = Listing(), len(self.prefix) + len("data/")
@@ -235,6 +243,44 @@ class S3Mirror:
     def has(self, data_hashes: list[str]) -> bool:
         complete = self.listing().complete
         return all(h in complete for h in data_hashes)
+
+    def refresh(self, data_hashes: Iterable[str]) -> None:
+        """Ask the server about entries the listing does not show (another process pushed them
+        since it was taken): a HEAD of each one's object or folder sidecar, no new listing."""
+        listing = self.listing()
+        for data_hash in data_hashes:
+            if data_hash in listing.complete:
+                continue
+            for key in (self.data_key(data_hash), self.sidecar_key(data_hash)):
+                try:
+                    with self._s3(key):
+                        head = self.client.head_object(Bucket=self.bucket, Key=key)
+                except Corrupt:  # not there
+                    continue
+                with self._lock:
+                    listing.complete.add(data_hash)
+                    if key == self.data_key(data_hash):
+                        listing.files[data_hash] = s3.ObjectInfo(key, head["ETag"].strip('"'),
+                                                                 int(head["ContentLength"]))
+                break
+
+    def entry_md5(self, data_hash: str) -> str | None:
+        """A complete entry's content md5: a file's ETag (no request), else its sidecar or metadata."""
+        listing = self.listing()
+        info = listing.files.get(data_hash)
+        if info is not None and not info.is_multipart:
+            return info.etag
+        if data_hash not in listing.complete:
+            return None
+        try:
+            if info is not None:
+                with self._s3(info.key):
+                    head = self.client.head_object(Bucket=self.bucket, Key=info.key)
+                return sidecar_from_metadata(data_hash, head["Metadata"]).md5
+            sidecar = self._read_sidecar(data_hash)
+        except Corrupt:
+            return None
+        return None if isinstance(sidecar, Corrupt) else sidecar.md5
 
     def _corrupt(self, data_hash: str, exc: Corrupt) -> str:
         """Stop offering a corrupt entry; the next push of it (by whoever runs the job) repairs it."""

@@ -57,6 +57,7 @@ class JobRecord:
     sweep: dict[str, Any] | None = None    # a sweep member: {"job": SWEEP_JOB, "point": {PARAM: VALUE}}
     metrics: dict[str, Any] | None = None  # its `type: metrics` outputs, flattened
     select: dict[str, Any] | None = None   # a select step: metric, mode, winner, every member's value
+    worker: dict[str, Any] | None = None   # run by a Dask worker: {"address", "home", "pid"}
 
     @property
     def duration_s(self) -> float | None:

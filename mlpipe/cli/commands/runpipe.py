@@ -28,6 +28,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-jobs", type=int, metavar="N",
                         help="refuse a pipe whose sweeps expand to more than N jobs (default: setting MAX_JOBS)")
     parser.add_argument("--no-wait", action="store_true", help="exit 75 at once if this pipe is already running")
+    parser.add_argument("--executor", choices=("local", "dask"), help="where jobs run (default: setting EXECUTOR)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT|local:N",
+                        help="the Dask scheduler, or local:N for a local cluster (default: setting DASK_SCHEDULER)")
+    parser.add_argument("--fetch", choices=("none", "final", "all"), default="final",
+                        help="with --executor dask: which outputs to pull into the local cache (default: final ="
+                             " exported and leaf outputs)")
     add_json_flag(parser)
 
 
@@ -61,6 +67,7 @@ def parse_grid(items: list[str]) -> dict[str, dict[str, list[str]]]:
 def run(args: argparse.Namespace) -> int:
     from mlpipe.core.errors import Problem, UsageError
     from mlpipe.engine.build import Builder
+    from mlpipe.engine.executor import open_executor
     from mlpipe.home.loader import load_plan
     from mlpipe.remote.mirror import open_mirror
 
@@ -68,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("-j/--jobs must be at least 1")
     if args.max_jobs is not None and args.max_jobs < 1:
         raise UsageError("--max-jobs must be at least 1")
-    settings = home_settings({"JOBS": args.jobs, "MAX_JOBS": args.max_jobs})
+    settings = home_settings({"JOBS": args.jobs, "MAX_JOBS": args.max_jobs, "EXECUTOR": args.executor,
+                              "DASK_SCHEDULER": args.scheduler})
     if settings["LOG_TIMESTAMPS"]:
         from mlpipe.cli.logstamp import stamp_stderr
 
@@ -77,12 +85,19 @@ def run(args: argparse.Namespace) -> int:
     plan, apps = load_plan(settings, args.pipe, parse_overrides(args.set), problems, parse_grid(args.grid))
     jobs = settings["JOBS"]
     echo = sys.stderr if jobs == 1 and sys.stderr.isatty() and not args.json else None
-    builder = Builder(settings, plan, apps, force=args.force, mirror=open_mirror(settings), echo=echo,
-                      progress=sys.stderr.isatty())
+    mirror = open_mirror(settings)
+    executor = open_executor(settings, plan, mirror, args.fetch, dry_run=args.dry_run)
+    if executor.name != "local":
+        echo = None
+    builder = Builder(settings, plan, apps, force=args.force, mirror=mirror, echo=echo,
+                      progress=sys.stderr.isatty(), executor=executor)
     builder.check_local_inputs(problems)
     if args.dry_run:
         return _dry_run(builder, args.json)
-    return _run(builder, args, jobs)
+    try:
+        return _run(builder, args, jobs, default_jobs=args.jobs is None and settings.sources["JOBS"] == "default")
+    finally:
+        executor.close()
 
 
 def _dry_run(builder: Builder, as_json: bool) -> int:
@@ -90,15 +105,24 @@ def _dry_run(builder: Builder, as_json: bool) -> int:
     from mlpipe.ops.pipe_status import DryRun, explain
 
     statuses = explain(builder)
+    remote = builder.executor.name != "local"
+    in_mirror = {s.name: _in_mirror(builder, s.name) for s in statuses} if remote else {}
     if as_json:
-        print_json(DryRun(builder.plan, statuses).as_json())
+        report = DryRun(builder.plan, statuses).as_json()
+        if remote:  # where each job would run, and which of its outputs the cluster already has
+            report["executor"] = builder.executor.name
+            for job in report["jobs"]:
+                job.update(remote=job["action"] == "run", in_mirror=in_mirror[job["name"]])
+        print_json(report)
         return 0
     stale = [s for s in statuses if s.status == "stale"]
     if not stale:
         print(f"{builder.plan.pipe_id}: all {len(statuses)} jobs up to date, nothing to do")
         return 0
-    print_table(([s.name, s.status, s.action, short(s.job_id), "; ".join(s.reasons)] for s in statuses),
-                ["job", "status", "action", "job_id", "reasons"])
+    where = f" on {builder.executor.name}" if remote else ""
+    rows = [[s.name, s.status, s.action + (where if s.action == "run" else ""), short(s.job_id),
+             "; ".join(s.reasons), *([", ".join(in_mirror[s.name])] if remote else [])] for s in statuses]
+    print_table(rows, ["job", "status", "action", "job_id", "reasons", *(["in mirror"] if remote else [])])
     stale_names = {s.name for s in stale}
     for sweep, members in builder.plan.sweeps.items():  # members are grouped under their sweep
         print(f"sweep {sweep}: {len(members)} members, {len(stale_names.intersection(members))} stale")
@@ -106,9 +130,20 @@ def _dry_run(builder: Builder, as_json: bool) -> int:
     return 0
 
 
-def _run(builder: Builder, args: argparse.Namespace, jobs: int) -> int:
+def _in_mirror(builder: Builder, name: str) -> list[str]:
+    """The job's outputs the executor's workers already find in the mirror (none while its hash is unknown)."""
+    from mlpipe.engine.resolve import Unresolved
+
+    try:
+        identity = builder.identity(name, fetch=False)
+    except Unresolved:
+        return []
+    return [out for out, h in identity.outputs.items() if builder.executor.in_remote(h)]
+
+
+def _run(builder: Builder, args: argparse.Namespace, jobs: int, default_jobs: bool) -> int:
     from mlpipe.engine.build import FAILED
-    from mlpipe.engine.doit_tasks import run_tasks
+    from mlpipe.engine.doit_tasks import nothing_to_do, run_tasks
     from mlpipe.engine.execute import terminate_all
     from mlpipe.store.runs import running_pipe
 
@@ -117,8 +152,13 @@ def _run(builder: Builder, args: argparse.Namespace, jobs: int) -> int:
     with running_pipe(builder.settings.locks_dir, pipe_id, wait=not args.no_wait):
         previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         try:
+            executor = builder.executor
+            if executor.name != "local" and not nothing_to_do(builder):  # a no-op rerun needs no cluster
+                executor.start(builder)
+                jobs = executor.workers if default_jobs else jobs  # as many at once as the cluster has workers
             run_tasks(builder, jobs=jobs, keep_going=args.keep_going)
         except KeyboardInterrupt:
+            builder.executor.cancel()  # a cluster's workers stop their jobs' process groups
             terminate_all()
             builder.wait_idle(10.0)
             raise
