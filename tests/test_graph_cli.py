@@ -9,26 +9,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import write_tree
+from conftest import TOY_CHAIN, write_tree
 
-FAILING = """
-jobs:
-  a:
-    module: toy/module/step
-    input: {inputs: file://toy/data/seed.txt}
-    output: {output: a_out}
-    parameters: {name: a}
-  b:
-    module: toy/module/step
-    input: {inputs: a_out}
-    output: {output: b_out}
-    parameters: {name: b, fail: true}
-  c:
-    module: toy/module/step
-    input: {inputs: b_out}
-    output: {output: c_out}
-    parameters: {name: c}
-"""
+FAILING = TOY_CHAIN.replace("parameters: {name: b}", "parameters: {name: b, fail: true}")  # b fails
 
 
 def graph_json(ml, pipe: str, *flags: str) -> dict:
