@@ -10,7 +10,7 @@ import sys
 from doit import get_var
 
 from mlpipe.core.errors import MlpipeError
-from mlpipe.engine.doit_tasks import dodo_namespace
+from mlpipe.engine.doit_runner import dodo_namespace
 
 try:
     globals().update(dodo_namespace(get_var("pipe")))

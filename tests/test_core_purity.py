@@ -49,8 +49,9 @@ def test_ml_help_loads_no_heavy_dependency() -> None:
     assert loaded.isdisjoint(heavy), sorted(loaded & heavy)
 
 
-def test_a_local_run_loads_no_dask(tmp_path: Path) -> None:
-    """`dask` and `distributed` are an optional extra: only `--executor dask` imports them."""
+def test_a_local_run_loads_no_dask_and_a_no_op_rerun_no_doit_runner(tmp_path: Path) -> None:
+    """`dask` and `distributed` are an optional extra: only `--executor dask` imports them. A
+    rerun with nothing to do needs neither doit's runner nor, without S3_MIRROR, the mirror."""
     from conftest import TOY_CHAIN, TOY_STEP, TOY_STEP_YAML, write_tree
 
     write_tree(tmp_path / "apps" / "toy", {"__init__.py": "", "module/__init__.py": "", "module/step.py": TOY_STEP,
@@ -58,10 +59,33 @@ def test_a_local_run_loads_no_dask(tmp_path: Path) -> None:
                                            "pipe/chain.yaml": TOY_CHAIN})
     env = {"MLPIPE_HOME": str(tmp_path / "home"), "MLPIPE_APPS": str(tmp_path / "apps"),
            "TOY_LOG": str(tmp_path / "log")}
-    loaded = loaded_after(f"import os\nos.environ.update({env!r})\nfrom mlpipe.cli.main import main\n"
-                          "assert main(['runpipe', 'toy/pipe/chain.yaml']) == 0\n")
+    run = f"import os\nos.environ.update({env!r})\nfrom mlpipe.cli.main import main\n" \
+          "assert main(['runpipe', 'toy/pipe/chain.yaml']) == 0\n"
+    loaded = loaded_after(run)
     assert (tmp_path / "log").read_text().split() == ["a", "b", "c"]  # the run really ran
+    assert "doit" in loaded  # (so the probe can see doit when it is loaded)
     assert loaded.isdisjoint({"dask", "distributed"}), sorted(loaded & {"dask", "distributed"})
+    again = loaded_after(run)
+    assert (tmp_path / "log").read_text().split() == ["a", "b", "c"]  # nothing ran again
+    light = {"doit", "mlpipe.engine.doit_runner", "mlpipe.engine.run", "mlpipe.remote.mirror", "boto3"}
+    assert again.isdisjoint(light), sorted(again & light)
+
+
+def test_only_the_doit_runner_imports_doit() -> None:
+    importers = sorted(str(path.relative_to(REPO)) for path in (REPO / "mlpipe").rglob("*.py")
+                       if any(name == "doit" for name in _imported_names(path)))
+    assert importers == ["mlpipe/engine/doit_runner.py"]
+
+
+def _imported_names(path: Path) -> set[str]:
+    """Top-level packages `path` imports (inside functions too)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+    return names
 
 
 def test_python_m_mlpipe_help_works() -> None:

@@ -18,7 +18,8 @@ from s3fixture import S3Server
 from mlpipe.core.errors import UsageError
 from mlpipe.core.hashing import md5_manifest
 from mlpipe.home.settings import load_settings
-from mlpipe.remote.mirror import S3Mirror, open_mirror
+from mlpipe.remote import open_mirror
+from mlpipe.remote.mirror import S3Mirror
 from mlpipe.remote.mirror_entry import (
     FILE,
     FOLDER,

@@ -132,6 +132,7 @@ def test_pan_and_zoom(mixed, page, ui_server) -> None:
     for _ in range(2):  # after the drawing is reloaded (collapse sweeps), zoom and pan act on the new one
         page.click("#collapse-sweeps")
         page.wait_for_selector("#dag .node")
+    page.wait_for_load_state("networkidle")  # the last reload has landed (a late one would reset the zoom)
     before = view_box()
     page.click("text=+")
     assert view_box()[2] == pytest.approx(before[2] / 1.25)

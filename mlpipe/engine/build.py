@@ -6,7 +6,7 @@
                                          otherwise                ─────> run.py: execute, publish
     status.py   explain:  the dry run's status, action and reasons
 
-The Builder knows nothing of doit: `doit_tasks.py` calls `check` (is the job up to date?) and
+The Builder knows nothing of doit: `doit_runner.py` calls `check` (is the job up to date?) and
 `run` (make it so) from doit tasks.
 """
 

@@ -36,7 +36,7 @@ def explain(builder: Builder) -> list[JobStatus]:
 def dry_run(settings: Settings, pipe_ref: str, overrides: Mapping[str, Mapping[str, str]] | None = None) -> DryRun:
     """Load and check the pipe, then explain it (UserError when it does not load)."""
     from mlpipe.home.loader import load_plan
-    from mlpipe.remote.mirror import open_mirror
+    from mlpipe.remote import open_mirror
 
     plan, apps = load_plan(settings, pipe_ref, overrides)
     builder = Builder(settings, plan, apps, mirror=open_mirror(settings))

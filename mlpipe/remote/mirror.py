@@ -597,10 +597,3 @@ class RunMirror:
                 self.on_warning(f"S3 mirror {self.mirror.url} failed, running without it for the rest of this run: "
                                 f"{getattr(exc, 'strerror', None) or exc}")
             return fallback
-
-
-def open_mirror(settings: Settings) -> RunMirror | None:
-    """The mirror for `ml runpipe`, or None when `S3_MIRROR` is unset or `S3_SYNC` is off."""
-    if not settings["S3_MIRROR"] or not settings["S3_SYNC"]:
-        return None
-    return RunMirror(S3Mirror(settings))

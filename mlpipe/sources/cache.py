@@ -28,7 +28,7 @@ class CacheSource:
         return Fetched(entry.path, entry.md5, entry.md5)
 
     def _pull(self, uri: Uri) -> CacheEntry:
-        from mlpipe.remote.mirror import open_mirror
+        from mlpipe.remote import open_mirror
 
         mirror = open_mirror(self.context.settings)
         entry = self.cache.get(uri.root) if mirror is not None and mirror.pull([uri.root]) else None

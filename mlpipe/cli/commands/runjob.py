@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from mlpipe.core.errors import UsageError
     from mlpipe.engine.build import Builder
     from mlpipe.ops.rerun import record_plan, require_cached_inputs
-    from mlpipe.remote.mirror import open_mirror
+    from mlpipe.remote import open_mirror
     from mlpipe.store import records
 
     if (args.id is None) == (args.job_id is None):

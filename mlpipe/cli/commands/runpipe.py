@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from mlpipe.engine.build import Builder
     from mlpipe.engine.executor import open_executor
     from mlpipe.home.loader import load_plan
-    from mlpipe.remote.mirror import open_mirror
+    from mlpipe.remote import open_mirror
 
     if args.jobs is not None and args.jobs < 1:
         raise UsageError("-j/--jobs must be at least 1")
