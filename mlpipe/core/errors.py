@@ -15,7 +15,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from difflib import get_close_matches
 
 
 class MlpipeError(Exception):
@@ -58,6 +60,17 @@ class Problem:
         if self.field:
             where.append(self.field)
         return f"{': '.join(where)}: {self.message}"
+
+
+def unknown_keys(found: Iterable, allowed: set[str], file: str, job: str | None, where: str) -> list[Problem]:
+    """A problem per key of `found` not in `allowed`, with a "did you mean" when one is close."""
+    problems = []
+    for key in found:
+        if key not in allowed:
+            hint = get_close_matches(str(key), sorted(allowed), 1)
+            extra = f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(sorted(allowed))})"
+            problems.append(Problem(file, f"unknown key '{key}'{extra}", job, where))
+    return problems
 
 
 class SpecError(UserError):

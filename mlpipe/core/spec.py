@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from difflib import get_close_matches
 from functools import cache
 from typing import Any
 
 from mlpipe.core import loop_search
-from mlpipe.core.errors import Problem, SpecError
+from mlpipe.core.errors import Problem, SpecError, unknown_keys
 from mlpipe.core.shell import unsafe_names, uses_shell_syntax
 from mlpipe.core.sweep_spec import SELECT, SWEEP, SelectSpec, SweepSpec, parse_select, parse_sweep
 from mlpipe.core.uri import is_uri
@@ -193,16 +192,6 @@ def load_yaml_text(text: str, file: str) -> Any:
         loader.dispose()
 
 
-def _unknown_keys(found: dict, allowed: set[str], file: str, job: str | None, where: str) -> list[Problem]:
-    problems = []
-    for key in found:
-        if key not in allowed:
-            hint = get_close_matches(str(key), sorted(allowed), 1)
-            extra = f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(sorted(allowed))})"
-            problems.append(Problem(file, f"unknown key '{key}'{extra}", job, where))
-    return problems
-
-
 def _mapping(value: Any, file: str, job: str | None, where: str, problems: list[Problem]) -> dict:
     if value is None:
         return {}
@@ -230,7 +219,7 @@ def module_from_data(data: Any, file: str, module_id: str) -> ModuleSpec:
     """Check a module YAML's loaded data (what `parse_module` does after parsing)."""
     problems: list[Problem] = []
     data = _mapping(data, file, None, "module", problems)
-    problems += _unknown_keys(data, MODULE_KEYS, file, None, "module")
+    problems += unknown_keys(data, MODULE_KEYS, file, None, "module")
     ports: dict[str, dict[str, PortSpec]] = {INPUT: {}, OUTPUT: {}}
     for section in (INPUT, OUTPUT):
         for name, decl in _mapping(data.get(section), file, None, section, problems).items():
@@ -239,7 +228,7 @@ def module_from_data(data: Any, file: str, module_id: str) -> ModuleSpec:
                 problems.append(Problem(file, f"'{name}' is not a valid name", None, section))
                 continue
             decl = _mapping(decl, file, None, where, problems)
-            problems += _unknown_keys(decl, PORT_KEYS, file, None, where)
+            problems += unknown_keys(decl, PORT_KEYS, file, None, where)
             ports[section][name] = PortSpec(
                 name,
                 str(decl.get("type", "file")),
@@ -320,7 +309,7 @@ def _parse_param(name: Any, decl: Any, file: str, problems: list[Problem]) -> Pa
         problems.append(Problem(file, f"'{name}' is not a valid name", None, PARAMETERS))
         return None
     decl = _mapping(decl, file, None, where, problems)
-    problems += _unknown_keys(decl, PARAM_KEYS, file, None, where)
+    problems += unknown_keys(decl, PARAM_KEYS, file, None, where)
     kind = PARAM_TYPES.get(str(decl.get("type", "str")))
     if kind is None:
         problems.append(Problem(file, f"unknown type '{decl.get('type')}' (use {', '.join(PARAM_TYPES)})", None, where))
@@ -409,7 +398,7 @@ def pipe_from_data(data: Any, file: str, pipe_id: str, found: list[Problem] | No
     """
     problems: list[Problem] = [] if found is None else found
     data = _mapping(data, file, None, "pipe", problems)
-    problems += _unknown_keys(data, PIPE_KEYS, file, None, "pipe")
+    problems += unknown_keys(data, PIPE_KEYS, file, None, "pipe")
     raw_jobs = _mapping(data.get(JOBS), file, None, JOBS, problems)
     includes = data.get(INCLUDES) or []
     if isinstance(includes, str):
@@ -432,7 +421,7 @@ def pipe_from_data(data: Any, file: str, pipe_id: str, found: list[Problem] | No
 
 def _parse_job(name: str, body: Any, file: str, problems: list[Problem]) -> JobSpec:
     body = _mapping(body, file, name, "job", problems)
-    problems += _unknown_keys(body, JOB_KEYS, file, name, "job")
+    problems += unknown_keys(body, JOB_KEYS, file, name, "job")
     sweep = parse_sweep(body[SWEEP], file, name, problems) if SWEEP in body else None
     select = parse_select(body[SELECT], file, name, problems) if SELECT in body else None
     if body.get(MODULE) == loop_search.LOOP_SEARCH:
@@ -441,7 +430,7 @@ def _parse_job(name: str, body: Any, file: str, problems: list[Problem]) -> JobS
         template, sweep, select = loop_search.translate(body, file, name, problems)
         if template is None:
             return JobSpec(name, "")  # its problems are reported; a job without a module plans nothing
-        problems += _unknown_keys(template, JOB_KEYS - {SWEEP, SELECT}, file, name, "parameters.template")
+        problems += unknown_keys(template, JOB_KEYS - {SWEEP, SELECT}, file, name, "parameters.template")
         body = template
     module = body.get(MODULE)
     if not isinstance(module, str) or not module:
@@ -488,7 +477,7 @@ def _parse_ref(item: Any, file: str, job: str, where: str, problems: list[Proble
     if isinstance(item, str) and (is_uri(item) or NAME_RE.match(item)):
         return Ref(item)
     if isinstance(item, dict) and isinstance(item.get("uri"), str) and is_uri(item["uri"]):
-        bad = _unknown_keys(item, PIN_KEYS, file, job, where)
+        bad = unknown_keys(item, PIN_KEYS, file, job, where)
         for algo in ("md5", "sha256"):
             if algo in item and not (isinstance(item[algo], str) and _HEX[algo].match(item[algo].lower())):
                 bad.append(Problem(file, f"'{algo}' must be a hex digest", job, where))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mlpipe.core.errors import Problem
+from mlpipe.core.errors import Problem, unknown_keys
 
 SWEEP, SELECT = "sweep", "select"
 GRID, POINTS, EXCLUDE = "grid", "points", "exclude"
@@ -44,10 +44,7 @@ def parse_sweep(value: Any, file: str, job: str, problems: list[Problem]) -> Swe
         problems.append(Problem(file, f"expected a mapping with grid: or points:, got {value!r}", job, SWEEP))
         return None
     before = len(problems)
-    for key in value:
-        if key not in SWEEP_KEYS:
-            problems.append(Problem(file, f"unknown key '{key}' (allowed: {', '.join(sorted(SWEEP_KEYS))})",
-                                    job, SWEEP))
+    problems += unknown_keys(value, SWEEP_KEYS, file, job, SWEEP)
     if (GRID in value) == (POINTS in value):
         problems.append(Problem(file, "give exactly one of grid: and points:", job, SWEEP))
     grid: list[tuple[str, tuple[Any, ...]]] = []
@@ -94,9 +91,7 @@ def parse_select(value: Any, file: str, job: str, problems: list[Problem]) -> Se
         problems.append(Problem(file, f"expected {{metric: KEY, mode: min|max}}, got {value!r}", job, SELECT))
         return None
     before = len(problems)
-    for key in value:
-        if key not in SELECT_KEYS:
-            problems.append(Problem(file, f"unknown key '{key}' (allowed: metric, mode)", job, SELECT))
+    problems += unknown_keys(value, SELECT_KEYS, file, job, SELECT)
     metric, mode = value.get("metric"), value.get("mode")
     if not isinstance(metric, str) or not metric:
         problems.append(Problem(file, f"expected a metric name, got {metric!r}", job, f"{SELECT}.metric"))

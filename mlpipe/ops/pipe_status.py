@@ -33,15 +33,26 @@ def explain(builder: Builder) -> list[JobStatus]:
     return explain_plan(builder, lambda name: saved.get(name, {}))
 
 
+def checked_builder(settings: Settings, pipe_ref: str, overrides: Mapping[str, Mapping[str, str]] | None = None,
+                    **options: Any) -> Builder:
+    """The pipe loaded, planned and checked as `ml runpipe` checks it (SpecError with every problem
+    at once, local inputs included), and the Builder for it (`options`: Builder's keywords)."""
+    from mlpipe.core.errors import Problem
+    from mlpipe.home.loader import load_plan
+
+    problems: list[Problem] = []
+    plan, apps = load_plan(settings, pipe_ref, overrides, problems)
+    builder = Builder(settings, plan, apps, **options)
+    builder.check_local_inputs(problems)
+    return builder
+
+
 def dry_run(settings: Settings, pipe_ref: str, overrides: Mapping[str, Mapping[str, str]] | None = None) -> DryRun:
     """Load and check the pipe, then explain it (UserError when it does not load)."""
-    from mlpipe.home.loader import load_plan
     from mlpipe.remote import open_mirror
 
-    plan, apps = load_plan(settings, pipe_ref, overrides)
-    builder = Builder(settings, plan, apps, mirror=open_mirror(settings))
-    builder.check_local_inputs()
-    return DryRun(plan, explain(builder))
+    builder = checked_builder(settings, pipe_ref, overrides, mirror=open_mirror(settings))
+    return DryRun(builder.plan, explain(builder))
 
 
 def status_json(status: JobStatus, sweep: SweepTag | None = None) -> dict[str, Any]:

@@ -90,8 +90,7 @@ class Actions:
             raise invalid(exc.problems) from None
 
     def run(self, pipe_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        from mlpipe.engine.build import Builder
-        from mlpipe.home.loader import load_plan
+        from mlpipe.ops.pipe_status import checked_builder
 
         jobs, force, keep_going = body.get("jobs"), body.get("force", False), body.get("keep_going", False)
         if jobs is not None and (not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1):
@@ -100,8 +99,7 @@ class Actions:
             raise HttpError(400, "force and keep_going are true or false")
         overrides = overrides_of(body)
         try:  # refuse here, with every problem, what `ml runpipe` would refuse (exit 2)
-            plan, apps = load_plan(self.settings, pipe_id, overrides)
-            Builder(self.settings, plan, apps).check_local_inputs()
+            checked_builder(self.settings, pipe_id, overrides)
         except SpecError as exc:
             raise invalid(exc.problems) from None
         sets = [f"{job}.{param}={value}" for job, params in overrides.items() for param, value in params.items()]
