@@ -185,6 +185,27 @@ def test_two_tabs_editing_one_pipe_the_second_save_is_refused(browser, ui_server
     context.close()
 
 
+def test_a_slow_answer_for_the_page_left_behind_does_not_draw_over_the_editor(page, ui_server, toy: Path) -> None:
+    held = []  # the pipe list's first request, answered only after the editor is on screen
+
+    def hold_the_first(route) -> None:  # noqa: ANN001 - Playwright's Route
+        if held:
+            route.continue_()
+        else:
+            held.append(route)
+
+    page.route("**/api/pipes", hold_the_first)
+    page.goto(ui_server.url)
+    while not held:
+        page.wait_for_timeout(50)
+    page.goto(f"{ui_server.base}/#/edit/{quote(PIPE, safe='')}")
+    page.wait_for_selector("fieldset.job[data-job=c]")
+    held[0].continue_()
+    page.wait_for_timeout(500)
+    expect(page.locator("h1")).to_have_text(f"Edit {PIPE}")
+    expect(page.locator("fieldset.job[data-job=c]")).to_be_visible()
+
+
 def test_the_form_says_before_saving_that_comments_will_go(page, ui_server, toy: Path) -> None:
     path = toy / "pipe" / "chain.yaml"
     path.write_text("# keep me\n" + path.read_text())

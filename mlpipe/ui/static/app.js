@@ -20,7 +20,18 @@ function el(tag, attrs, ...children) {
 
 const EXPORT = window.MLPIPE_EXPORT; // set by static/data.js in a static export (`ml ui --export DIR`)
 
+// Bumped by every route change. A view that awaits its data after the user has moved on (a slow
+// pipe list answering after the editor drew) must not draw over the newer view: its api() calls
+// then never settle, so the stale view stops where it is and is garbage-collected.
+let routeGeneration = 0;
+
 async function api(path) {
+  const generation = routeGeneration;
+  const body = await fetchApi(path);
+  return generation === routeGeneration ? body : new Promise(() => {});
+}
+
+async function fetchApi(path) {
   if (EXPORT) {
     const hit = EXPORT.responses[path];
     if (!hit) throw new Error("not in this static export: " + path);
@@ -58,6 +69,7 @@ const show = (v) => typeof v === "object" && v !== null ? JSON.stringify(v) : St
 
 // -- routing ----------------------------------------------------------------------------------
 function route() {
+  routeGeneration += 1;
   timers.forEach(clearInterval);
   timers = [];
   live.textContent = "";
