@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,17 @@ def input_list(fingerprints: Mapping[str, str | list[str]]) -> str:
 
 
 def param_list(params: Mapping[str, Any]) -> str:
-    return ",".join(f"{name}={_JSON.encode(params[name])}" for name in sorted(params))
+    return ",".join(f"{name}={_param_json(params[name])}" for name in sorted(params))
+
+
+def _param_json(value: Any) -> str:
+    """`json.dumps(value, sort_keys=True)`; strings and ints, most parameters, without the encoder's dispatch."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring_ascii(value)
+    if kind is int:
+        return int.__repr__(value)
+    return _JSON.encode(value)
 
 
 def compute_job_hash(key: str, fingerprints: Mapping[str, str | list[str]], params: Mapping[str, Any]) -> str:

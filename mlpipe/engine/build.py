@@ -17,7 +17,6 @@ import os
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -186,6 +185,8 @@ class Builder:
             self.results[name] = JobResult(name, job_id, FAILED, round(time.time() - started, 3), error=str(failure),
                                            stderr_tail=tail)
             if os.environ.get("MLPIPE_DEBUG") and not isinstance(exc, JobFailed):  # not the job's own failure
+                import traceback
+
                 traceback.print_exception(exc, file=sys.stderr)
             if failure is exc:
                 raise

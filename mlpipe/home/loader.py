@@ -17,6 +17,7 @@ from mlpipe.core.errors import Problem, SpecError, UsageError
 from mlpipe.core.plan import Plan, check_plan
 from mlpipe.core.spec import ModuleSpec, PipeSpec, load_yaml_text, module_from_data, pipe_from_data
 from mlpipe.home.apps import AppIndex, resolve_pipe
+from mlpipe.home.plan_memo import PlanMemo, memo_key
 from mlpipe.home.settings import Settings
 
 
@@ -40,8 +41,10 @@ class YamlMemo:
 
     def __init__(self, folder: Path):
         self.folder = folder
+        self.texts: dict[str, str] = {}  # every file loaded through this memo: path -> text
 
     def load(self, path: Path, text: str) -> Any:
+        self.texts[str(path)] = text
         stamp = _parser_stamp()
         memo = self.folder / f"{zlib.crc32(str(path).encode()):08x}-{path.name}.marshal"
         try:
@@ -153,10 +156,17 @@ def load_plan(
     returned, for the caller's own checks (local inputs); else SpecError.
     """
     pipe_id, path, apps = resolve_pipe(settings, pipe_ref)
+    plans = PlanMemo(settings.state_dir / "plans")
+    key = memo_key(pipe_id, apps.apps, overrides, grid, settings["MAX_JOBS"])
+    kept = plans.load(path, key)
+    if kept is not None:
+        return kept, apps
     memo = YamlMemo(settings.state_dir / "yaml")
     problems: list[Problem] = []
     pipe = load_pipe_with_includes(apps, path, pipe_id, memo, problems)
     plan, problems = check_spec(settings, apps, pipe, problems, overrides, grid, memo)
+    if not problems:
+        plans.store(path, key, memo.texts, plan)
     if found is None and problems:
         raise SpecError(problems)
     if found is not None:

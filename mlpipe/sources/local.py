@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from mlpipe.core.errors import FetchError, StoreError, UriError
@@ -83,6 +82,8 @@ class AppFileSource(LocalSource):
 
 def _publish(src: Path, dest: Path) -> None:
     """Copy into a hidden sibling, then rename over `dest`: a reader sees the old or the new, never half."""
+    import tempfile  # only when exporting: reading local inputs must stay light
+
     staging = Path(tempfile.mkdtemp(prefix=".mlpipe-export-", dir=dest.parent))
     try:
         new = staging / "data"

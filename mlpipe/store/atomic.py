@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 # NOTE: compact JSON: json's C encoder is used only without `indent` (3x faster for job records).
@@ -16,6 +15,7 @@ _JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write `data` to a temp file beside `path` and rename it in."""
+    import tempfile  # (and its `random`) only when something is written: a no-op run writes nothing
     try:
         handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     except FileNotFoundError:  # the folder's first file: one mkdir, only then

@@ -18,7 +18,6 @@ import atexit
 import os
 import shutil
 import stat
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -178,8 +177,9 @@ class LocalCache:
         self.stamps_dir = stamps_dir or data_dir.parent / "stamps"
         self._data = os.fspath(data_dir)  # string paths: a run looks up thousands of entries
         # NOTE: only complete entries are remembered (a run asks for each one several times); an
-        # absent one is looked up again, since another process may publish it meanwhile.
-        self._present: dict[str, CacheEntry] = {}
+        # absent one is looked up again, since another process may publish it meanwhile. They are
+        # kept as their sidecar's fields: a no-op run asks thousands of them only for their md5.
+        self._present: dict[str, tuple[str, int, str, float, dict[str, int] | None]] = {}
 
     def path(self, data_hash: str) -> Path:
         return Path(self.path_str(data_hash))
@@ -204,9 +204,8 @@ class LocalCache:
         state = _state(self.path_str(data_hash), meta)
         if state == PRESENT:
             try:
-                self._present[data_hash] = CacheEntry(
-                    data_hash, self.path(data_hash), str(meta["md5"]), int(meta["size"]), str(meta["job_hash"]),
-                    float(meta["created"]), meta.get("files"))
+                self._present[data_hash] = (str(meta["md5"]), int(meta["size"]), str(meta["job_hash"]),
+                                            float(meta["created"]), meta.get("files"))
             except (KeyError, TypeError, ValueError):
                 return DAMAGED
         return state
@@ -216,16 +215,19 @@ class LocalCache:
 
     def get(self, data_hash: str) -> CacheEntry | None:
         """The complete entry, or None (missing or damaged)."""
-        return self._present.get(data_hash) if self.exists(data_hash) else None
+        if not self.exists(data_hash):
+            return None
+        return CacheEntry(data_hash, self.path(data_hash), *self._present[data_hash])
 
     def content_md5(self, data_hash: str) -> str | None:
         """The complete entry's content md5 (what downstream jobs hash), or None."""
-        entry = self.get(data_hash)
-        return None if entry is None else entry.md5
+        return self._present[data_hash][0] if self.exists(data_hash) else None
 
     def new_scratch(self, prefix: str) -> Path:
         """A fresh folder `PREFIX<pid>-…` under the scratch dir (the pid says who owns it)."""
         self.scratch_dir.mkdir(parents=True, exist_ok=True)
+        import tempfile  # only when a job runs or data is pulled
+
         return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=self.scratch_dir))
 
     def put(self, data_hash: str, src: Path, *, md5: str, job_hash: str, replace: bool = False) -> CacheEntry:
@@ -255,7 +257,7 @@ class LocalCache:
             write_json_atomic(self._sidecar_path(data_hash), entry.sidecar())
         except OSError as exc:
             raise StoreError(f"cannot publish {data_hash} into the cache at {target}: {exc.strerror or exc}") from exc
-        self._present[data_hash] = entry
+        self._present[data_hash] = (md5, size, job_hash, entry.created, files)
         return entry
 
     def remove(self, data_hash: str) -> None:

@@ -15,7 +15,6 @@ import fcntl
 import json
 import os
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ from mlpipe.core.errors import UsageError
 from mlpipe.store.atomic import write_bytes_atomic, write_json, write_json_atomic
 
 RUNNING, SUCCEEDED, FAILED, CANCELED = "running", "succeeded", "failed", "canceled"
-HOST = socket.gethostname()
+HOST = os.uname().nodename  # socket.gethostname(), without importing socket
 INDEX_NAME, INDEX_LOCK_NAME = "index.jsonl", "index.lock"
 MIN_PREFIX = 6
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")

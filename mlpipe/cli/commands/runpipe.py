@@ -144,7 +144,6 @@ def _in_mirror(builder: Builder, name: str) -> list[str]:
 def _run(builder: Builder, args: argparse.Namespace, jobs: int, default_jobs: bool) -> int:
     from mlpipe.engine.build import FAILED
     from mlpipe.engine.doit_tasks import nothing_to_do, run_tasks
-    from mlpipe.engine.execute import terminate_all
     from mlpipe.store.runs import running_pipe
 
     pipe_id = builder.plan.pipe_id
@@ -158,6 +157,8 @@ def _run(builder: Builder, args: argparse.Namespace, jobs: int, default_jobs: bo
                 jobs = executor.workers if default_jobs else jobs  # as many at once as the cluster has workers
             run_tasks(builder, jobs=jobs, keep_going=args.keep_going)
         except KeyboardInterrupt:
+            from mlpipe.engine.execute import terminate_all  # (and subprocess) only when jobs may be running
+
             builder.executor.cancel()  # a cluster's workers stop their jobs' process groups
             terminate_all()
             builder.wait_idle(10.0)
