@@ -30,6 +30,17 @@ def write_tree(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+def source_context(settings, progress: bool = False):  # noqa: ANN001, ANN201 - Settings -> SourceContext
+    """What a source gets from a run outside any app, with no mirror: for testing one source alone."""
+    from mlpipe.home.apps import AppIndex
+    from mlpipe.sources import SourceContext
+    from mlpipe.store.cache import LocalCache
+    from mlpipe.store.digests import DigestCache
+
+    return SourceContext(settings, AppIndex({}), DigestCache(None), LocalCache(settings.data_dir, settings.scratch_dir),
+                         progress=progress)
+
+
 @dataclass
 class Result:
     code: int

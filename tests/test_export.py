@@ -8,17 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import source_context
 
 # Test arguments named like the imported fixtures are how pytest injects them, not redefinitions.
 from s3fixture import S3Server
 
 from mlpipe.core.errors import StoreError, UriError
 from mlpipe.core.uri import parse_uri
-from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import load_settings
 from mlpipe.remote import s3
 from mlpipe.sources import SourceContext, Sources
-from mlpipe.store.digests import DigestCache
 
 
 @pytest.fixture
@@ -26,13 +25,13 @@ def context(tmp_path: Path, s3_server: S3Server, s3_env: dict[str, str]) -> Sour
     settings = load_settings(
         env={"MLPIPE_HOME": str(tmp_path / "home"), "MLPIPE_S3_ENDPOINT_URL": s3_server.endpoint_url}
     )
-    return SourceContext(settings, AppIndex({}), DigestCache(None))
+    return source_context(settings)
 
 
 @pytest.fixture
 def local_context(tmp_path: Path) -> SourceContext:
     settings = load_settings(env={"MLPIPE_HOME": str(tmp_path / "home")})
-    return SourceContext(settings, AppIndex({}), DigestCache(None))
+    return source_context(settings)
 
 
 def export(context: SourceContext, uri: str, path: Path) -> bool:

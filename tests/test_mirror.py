@@ -168,6 +168,25 @@ def test_deleted_local_entries_are_pulled_back_not_rerun(env, ml, toy, mirror_ur
     assert outputs(second) == outputs(first)
 
 
+def test_a_cache_uri_input_only_the_mirror_still_has_is_pulled(env, ml, toy, mirror_url):
+    first, _ = run_report(ml, CHAIN)
+    a_out = Path(next(job for job in first["jobs"] if job["name"] == "a")["outputs"]["output"])
+    LocalCache(env.home / "cache" / "data", env.home / "cache" / "tmp").remove(a_out.name)
+    write_tree(toy, {"pipe/reuse.yaml": f"""
+        jobs:
+          again:
+            module: toy/module/step
+            input: {{inputs: "cache://{a_out.name}"}}
+            output: {{output: again_out}}
+            parameters: {{name: again}}
+        """})
+    env.reset_log()
+    report, _ = run_report(ml, "toy/pipe/reuse.yaml")
+    assert env.executed() == ["again"]
+    assert a_out.read_bytes() == outputs(first)["a"]  # back in the local cache, from the mirror
+    assert Path(report["jobs"][0]["outputs"]["output"]).read_bytes() == outputs(first)["a"] + b"again \n"
+
+
 @pytest.mark.parametrize("damage", ["overwritten", "truncated", "foreign"])
 def test_corrupt_object_is_not_cached_and_the_job_runs_locally(env, ml, toy, mirror_url, s3_server, s3_bucket,
                                                                tmp_path, monkeypatch, damage):

@@ -9,15 +9,14 @@ import socket
 from pathlib import Path
 
 import pytest
+from conftest import source_context
 from gitremote import GitRemote
 from pytest_httpserver import HTTPServer
 
 from mlpipe.core.errors import FetchError, UriError
 from mlpipe.core.hashing import md5_manifest, md5_text
 from mlpipe.core.uri import Uri, parse_uri
-from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import load_settings
-from mlpipe.sources import SourceContext
 from mlpipe.sources.git import GitSource
 from mlpipe.store.digests import DigestCache
 
@@ -40,7 +39,7 @@ def home(tmp_path: Path) -> Path:
 def make_source(home: Path) -> GitSource:
     """A fresh source, as the next `ml runpipe` would build it."""
     settings = load_settings(env={"MLPIPE_HOME": str(home)})
-    return GitSource(SourceContext(settings, AppIndex({}), DigestCache(None)))
+    return GitSource(source_context(settings))
 
 
 def mirror(source: GitSource, remote: Remote) -> Path:

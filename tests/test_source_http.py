@@ -10,22 +10,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import source_context
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from mlpipe.core.errors import FetchError
 from mlpipe.core.uri import Uri, parse_uri
-from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import load_settings
-from mlpipe.sources import SourceContext
 from mlpipe.sources.http import HttpSource, redact, version_of
-from mlpipe.store.digests import DigestCache
 
 
 def make_source(home: Path, progress: bool = False) -> HttpSource:
     """A fresh source, as a new `ml runpipe` would build it; retries without the real back-off."""
     settings = load_settings(env={"MLPIPE_HOME": str(home)})
-    source = HttpSource(SourceContext(settings, AppIndex({}), DigestCache(None), progress=progress))
+    source = HttpSource(source_context(settings, progress=progress))
     source.retry_delays = (0.01, 0.01)
     return source
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import source_context
 
 # Test arguments named like the imported fixtures are how pytest injects them, not redefinitions.
 from s3fixture import S3Server
@@ -14,11 +15,9 @@ from s3fixture import S3Server
 from mlpipe.core.errors import FetchError
 from mlpipe.core.hashing import md5_manifest
 from mlpipe.core.uri import parse_uri
-from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import load_settings
 from mlpipe.sources import Probe, SourceContext
 from mlpipe.sources.s3 import S3Source, relative_path
-from mlpipe.store.digests import DigestCache
 
 
 @pytest.fixture
@@ -26,7 +25,7 @@ def context(tmp_path: Path, s3_server: S3Server, s3_env: dict[str, str]) -> Sour
     settings = load_settings(
         env={"MLPIPE_HOME": str(tmp_path / "home"), "MLPIPE_S3_ENDPOINT_URL": s3_server.endpoint_url}
     )
-    return SourceContext(settings, AppIndex({}), DigestCache(None))
+    return source_context(settings)
 
 
 def md5(data: bytes) -> str:

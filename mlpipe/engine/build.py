@@ -43,7 +43,10 @@ __all__ = ["Builder", "Identity", "JobResult", "Unresolved", "RAN", "CACHED", "P
 
 
 class Mirror(Protocol):
-    """A remote copy of the cache (the S3 mirror): see `mirror.py`."""
+    """A remote copy of the cache (the S3 mirror): see `mirror.py`. It pulls into `cache`, which
+    is then the run's one local cache."""
+
+    cache: LocalCache
 
     def pull(self, data_hashes: list[str]) -> bool:
         """Bring every one of `data_hashes` into the local cache; False if any is missing."""
@@ -85,9 +88,9 @@ class Builder:
         self.apps = apps
         self.force = force
         self.mirror = mirror
-        self.cache = LocalCache(settings.data_dir, settings.scratch_dir)
+        self.cache = mirror.cache if mirror is not None else LocalCache(settings.data_dir, settings.scratch_dir)
         self.digests = DigestCache(settings.state_dir / "md5.sqlite")
-        self.sources = Sources(SourceContext(settings, apps, self.digests, progress))
+        self.sources = Sources(SourceContext(settings, apps, self.digests, self.cache, mirror, progress))
         self.resolver = Resolver(settings, plan, apps, self.cache, self.digests, self.sources)
         self._echo = echo
         self.executor: Executor = executor or LocalExecutor()

@@ -120,7 +120,7 @@ def _run(settings: Settings, spec: dict[str, Any]) -> dict[str, Any]:
     _pull_inputs(mirror, cache, spec)
     plan, apps = _plan(spec, app_dir)
     digests = DigestCache(settings.state_dir / "md5.sqlite")
-    resolver = Resolver(settings, plan, apps, cache, digests, Sources(SourceContext(settings, apps, digests, False)))
+    resolver = Resolver(settings, plan, apps, cache, digests, Sources(SourceContext(settings, apps, digests, cache)))
     job = plan.jobs[spec["job"]]
     identity = resolver.identity(job.name)
     if identity.job_hash != spec["job_hash"]:

@@ -572,6 +572,7 @@ class RunMirror:
 
     def __init__(self, mirror: S3Mirror, on_warning: Callable[[str], None] = warn):
         self.mirror = mirror
+        self.cache = mirror.cache
         self.on_warning = on_warning
         self.off = False
         self._lock = threading.Lock()

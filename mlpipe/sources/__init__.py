@@ -23,6 +23,8 @@ from mlpipe.core.uri import Uri
 if TYPE_CHECKING:
     from mlpipe.home.apps import AppIndex
     from mlpipe.home.settings import Settings
+    from mlpipe.remote.mirror import RunMirror
+    from mlpipe.store.cache import LocalCache
     from mlpipe.store.digests import DigestCache
 
 T = TypeVar("T")
@@ -49,11 +51,14 @@ class Fetched:
 
 @dataclass(frozen=True)
 class SourceContext:
-    """What every source may use: settings, the app index, the md5 memo, terminal progress."""
+    """What every source may use: settings, the app index, the md5 memo, the run's local cache and
+    mirror (None: no mirror), terminal progress."""
 
     settings: Settings
     apps: AppIndex
     digests: DigestCache
+    cache: LocalCache
+    mirror: RunMirror | None = None
     progress: bool = False
 
 

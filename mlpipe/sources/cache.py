@@ -9,15 +9,15 @@ from __future__ import annotations
 from mlpipe.core.errors import FetchError
 from mlpipe.core.uri import Uri
 from mlpipe.sources import Fetched, Probe, SourceContext
-from mlpipe.store.cache import CacheEntry, LocalCache
+from mlpipe.store.cache import CacheEntry
 
 
 class CacheSource:
-    """An entry of the local cache, named by its data hash."""
+    """An entry of the run's local cache, named by its data hash (pulled from the run's mirror)."""
 
     def __init__(self, context: SourceContext):
         self.context = context
-        self.cache = LocalCache(context.settings.data_dir, context.settings.scratch_dir)
+        self.cache = context.cache
 
     def probe(self, uri: Uri) -> Probe:
         entry = self.cache.get(uri.root)
@@ -28,9 +28,7 @@ class CacheSource:
         return Fetched(entry.path, entry.md5, entry.md5)
 
     def _pull(self, uri: Uri) -> CacheEntry:
-        from mlpipe.remote import open_mirror
-
-        mirror = open_mirror(self.context.settings)
+        mirror = self.context.mirror
         entry = self.cache.get(uri.root) if mirror is not None and mirror.pull([uri.root]) else None
         if entry is None:
             where = "the local cache or the mirror" if mirror is not None else "the local cache"
