@@ -111,9 +111,11 @@ class Runner:
                 os.pathsep)}
             if own_home:
                 env["MLPIPE_HOME"] = str(self.base_home)
-        # `python -m mlpipe` for the baseline: an older version's console script may name another module
+        # `python -m mlpipe` for the baseline: an older version's console script may name another module.
+        # NOTE: run in the case's folder: `-m` puts the working directory first on sys.path, so started
+        # in a checkout it would import that checkout's mlpipe instead of the baseline.
         command = [sys.executable, "-m", "mlpipe"] if tool == BASE else _tool("ml")
-        return run_timed([*command, "runpipe", self.case.pipe_id, *args], env=env)
+        return run_timed([*command, "runpipe", self.case.pipe_id, *args], cwd=self.case.root, env=env)
 
     def _doit(self, *args: str) -> Run:
         return run_timed([*_tool("doit"), "-f", "dodo.py", *args], cwd=self.case.doit_dir, env=self.env)
