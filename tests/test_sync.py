@@ -169,6 +169,23 @@ def test_pull_reports_a_corrupt_entry_and_exits_1(env, ml, mirror_url, s3_server
     gc.collect()  # the corrupt entry's GET left no connection open (its socket would warn here: an error)
 
 
+def test_push_refuses_a_local_entry_whose_bytes_changed_since_it_was_cached(env, ml, mirror_url, s3_server: S3Server,
+                                                                            s3_bucket):
+    hashes = fill_cache(env.home, 3)
+    damaged = env.home / "cache" / "data" / hashes[1][:2] / hashes[1]
+    damaged.chmod(0o644)
+    damaged.write_bytes(damaged.read_bytes().replace(b"entry", b"ENTRY"))  # same size: only an md5 tells
+
+    result = ml("sync", "push")
+
+    assert result.code == 1
+    assert f"local cache entry {hashes[1]}" in result.err and "not pushed" in result.err
+    assert "Traceback" not in result.err
+    keys = {item["Key"] for item in s3_server.client().list_objects_v2(Bucket=s3_bucket)["Contents"]}
+    assert f"team/data/{hashes[1]}" not in keys
+    assert {f"team/data/{hashes[0]}", f"team/data/{hashes[2]}"} <= keys  # the good ones still go
+
+
 def test_push_of_a_pipe_uploads_job_records_with_the_data(env, ml, toy, mirror_url, s3_server, s3_bucket,
                                                           monkeypatch):
     monkeypatch.setenv("MLPIPE_S3_SYNC", "false")

@@ -6,6 +6,7 @@ import os
 import runpy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,8 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 @dataclass(frozen=True)
 class Settings:
-    """Resolved settings plus where each value came from."""
+    """Resolved settings plus where each value came from. The folders are computed once: a run
+    asks for them several times per job."""
 
     values: Mapping[str, Any]
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -51,11 +53,11 @@ class Settings:
     def cache_dir(self) -> Path:
         return self.values["CACHE_DIR"]
 
-    @property
+    @cached_property
     def data_dir(self) -> Path:
         return self.cache_dir / "data"
 
-    @property
+    @cached_property
     def scratch_dir(self) -> Path:
         """Scratch lives inside the cache directory so publishing is a same-filesystem rename."""
         return self.cache_dir / "tmp"
@@ -64,23 +66,23 @@ class Settings:
     def download_dir(self) -> Path:
         return self.values["DOWNLOAD_DIR"]
 
-    @property
+    @cached_property
     def jobs_dir(self) -> Path:
         return self.home / "jobs"
 
-    @property
+    @cached_property
     def doit_dir(self) -> Path:
         return self.home / "doit"
 
-    @property
+    @cached_property
     def locks_dir(self) -> Path:
         return self.home / "locks"
 
-    @property
+    @cached_property
     def state_dir(self) -> Path:
         return self.home / "state"
 
-    @property
+    @cached_property
     def apps_dir(self) -> Path:
         return self.home / "apps"
 

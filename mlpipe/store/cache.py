@@ -15,17 +15,18 @@ file) or file list (a folder): one stat per file, no re-read. Anything else read
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import stat
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from mlpipe.core.errors import StoreError
-from mlpipe.store.atomic import read_json, write_json_atomic
+from mlpipe.store.atomic import read_json, write_json
 
 PRESENT, MISSING, DAMAGED = "present", "missing", "damaged"
 
@@ -41,10 +42,10 @@ class CacheEntry:
     files: dict[str, int] | None = None  # a folder's files and their sizes; None for a file
 
     def sidecar(self) -> dict:
-        record = asdict(self)
-        record.pop("path")
-        if self.files is None:
-            record.pop("files")
+        record = {"data_hash": self.data_hash, "md5": self.md5, "size": self.size, "job_hash": self.job_hash,
+                  "created": self.created}
+        if self.files is not None:
+            record["files"] = self.files
         return record
 
 
@@ -254,8 +255,11 @@ class LocalCache:
                 remove_tree(trash)
             os.rename(src, target)
             _make_read_only(target)
-            write_json_atomic(self._sidecar_path(data_hash), entry.sidecar())
+            # in place, no temp file: a torn sidecar does not parse, which reads as missing
+            write_json(self._sidecar_path(data_hash), entry.sidecar())
         except OSError as exc:
+            with contextlib.suppress(OSError):  # a sidecar cut short (a full disk) is not left behind
+                self._sidecar_path(data_hash).unlink(missing_ok=True)
             raise StoreError(f"cannot publish {data_hash} into the cache at {target}: {exc.strerror or exc}") from exc
         self._present[data_hash] = (md5, size, job_hash, entry.created, files)
         return entry
