@@ -259,3 +259,21 @@ def test_gc_keeps_every_member_and_the_select_step(env, ml, sweep_app):
     assert gc.code == 0 and "removed 0 cache entries" in gc.err + gc.out, gc.err + gc.out
     env.reset_log()
     assert "nothing to do" in ml("runpipe", p).err and env.executed() == []
+
+
+def test_listjob_lists_the_members_of_a_sweep_together(env, ml, sweep_app):
+    p = pipe(sweep_app, "fan", FAN % "a")
+    report(ml, p)
+    pipe(sweep_app, "fan", FAN % "a, b")  # the new member's records come after the first run's summary
+    report(ml, p)
+    listed = json.loads(ml("listjob", "--json").out)
+    names = [job["job"] for job in listed]
+    sweeps = [job["sweep"] for job in listed]
+    for sweep in ("train", "evaluate"):
+        at = [i for i, s in enumerate(sweeps) if s == sweep]
+        assert len(at) == 2 and at[1] == at[0] + 1, names  # adjacent, though run apart
+    assert {job["job"]: job["sweep"] for job in listed if not job["job"].startswith(("train", "evaluate"))} == {
+        "prep": None, "summary": None}
+    table = ml("listjob").out.splitlines()
+    assert table[0].split()[-1] == "sweep"
+    assert [line.split()[-1] for line in table[2:] if "evaluate__tag_" in line] == ["evaluate", "evaluate"]

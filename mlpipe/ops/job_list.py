@@ -30,7 +30,17 @@ def job_json(summary: JobSummary, status: str, data_dir: str) -> dict[str, Any]:
                for name, h in summary.outputs.items()}
     return {"job_id": summary.job_id, "pipe": summary.pipe, "job": summary.job, "module": summary.module,
             "status": status, "started": iso_time(summary.started), "duration_s": summary.duration_s,
-            "outputs": outputs, "exit_code": summary.exit_code, "host": summary.host}
+            "outputs": outputs, "exit_code": summary.exit_code, "host": summary.host, "sweep": summary.sweep}
+
+
+def group_sweeps(rows: list[tuple[JobSummary, str]]) -> list[tuple[JobSummary, str]]:
+    """Members of one sweep (of one pipe) together, at the place of the sweep's newest record;
+    everything else in its order."""
+    groups: dict[object, list[tuple[JobSummary, str]]] = {}
+    for index, row in enumerate(rows):
+        summary = row[0]
+        groups.setdefault((summary.pipe, summary.sweep) if summary.sweep else index, []).append(row)
+    return [row for group in groups.values() for row in group]
 
 
 def latest_by_job(rows: list[tuple[JobSummary, str]]) -> dict[str, tuple[JobSummary, str]]:

@@ -88,6 +88,7 @@ class JobSummary(NamedTuple):
     host: str = HOST
     pid: int | None = None
     outputs: dict[str, str] = {}  # output name -> data hash (a shared default: never mutate it)
+    sweep: str | None = None  # a sweep member: its sweep's job name (older index lines: None)
 
     @property
     def duration_s(self) -> float | None:
@@ -97,7 +98,8 @@ class JobSummary(NamedTuple):
 
     @classmethod
     def of(cls, record: JobRecord) -> JobSummary:
-        return cls(*(getattr(record, name) for name in cls._fields))
+        sweep = record.sweep.get("job") if isinstance(record.sweep, dict) else None
+        return cls(*(getattr(record, name) for name in cls._fields[:-1]), sweep)
 
 
 _NFIELDS, _MIN_ROW = len(JobSummary._fields), 5  # rows from a newer version may carry more fields

@@ -27,7 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mlpipe.core.errors import UsageError
-    from mlpipe.ops.job_list import job_json, list_jobs
+    from mlpipe.ops.job_list import group_sweeps, job_json, list_jobs
 
     if args.limit is not None and args.limit < 0:
         raise UsageError("--limit must be 0 (all) or more")
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     if pipe is not None and not rows:
         _check_known(settings, pipe, {s.pipe for s, _status in list_jobs(settings)})
     limit = args.limit if args.limit is not None else (None if args.json else TABLE_LIMIT)
-    shown = rows[:limit] if limit else rows
+    shown = group_sweeps(rows[:limit] if limit else rows)
     if args.json:
         _print_json_lines([job_json(s, status, str(settings.data_dir)) for s, status in shown])
         return 0
@@ -83,11 +83,12 @@ def _print_table(rows: list[tuple[JobSummary, str]]) -> None:
     if not rows:
         print("(none)")
         return
-    cells = [[short(s.job_id), s.pipe, s.job, s.module, status, _local_time(s.started), _duration(s.duration_s)]
-             for s, status in rows]
+    swept = any(s.sweep for s, _status in rows)  # members are grouped: say under which sweep
+    cells = [[short(s.job_id), s.pipe, s.job, s.module, status, _local_time(s.started), _duration(s.duration_s),
+              *([s.sweep or "-"] if swept else [])] for s, status in rows]
+    headers = ["job_id", "pipe", "job", "module", "status", "started", "duration", *(["sweep"] if swept else [])]
     # NOTE: every cell is already text; disable_numparse makes a 10,000-row table three times faster.
-    print(tabulate(cells, headers=["job_id", "pipe", "job", "module", "status", "started", "duration"],
-                   disable_numparse=True))
+    print(tabulate(cells, headers=headers, disable_numparse=True))
 
 
 def _print_json_lines(items: list[dict]) -> None:
