@@ -17,7 +17,6 @@ from mlpipe.core.errors import Problem, SpecError, UsageError
 from mlpipe.core.plan import Plan, check_plan
 from mlpipe.core.spec import ModuleSpec, PipeSpec, load_yaml_text, module_from_data, pipe_from_data
 from mlpipe.home.apps import AppIndex, resolve_pipe
-from mlpipe.home.plan_memo import PlanMemo, memo_key
 from mlpipe.home.settings import Settings
 
 
@@ -155,6 +154,8 @@ def load_plan(
     Given a `found` list, the problems go there and the plan of the jobs that passed is
     returned, for the caller's own checks (local inputs); else SpecError.
     """
+    from mlpipe.home.plan_memo import PlanMemo, memo_key  # (and pickle) not for listings that only parse
+
     pipe_id, path, apps = resolve_pipe(settings, pipe_ref)
     plans = PlanMemo(settings.state_dir / "plans")
     key = memo_key(pipe_id, apps.apps, overrides, grid, settings["MAX_JOBS"])

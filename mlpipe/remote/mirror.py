@@ -572,10 +572,14 @@ class RunMirror:
 
     def __init__(self, mirror: S3Mirror, on_warning: Callable[[str], None] = warn):
         self.mirror = mirror
-        self.cache = mirror.cache
         self.on_warning = on_warning
         self.off = False
         self._lock = threading.Lock()
+
+    @property
+    def cache(self) -> LocalCache:
+        """The local cache the mirror pulls into (the run's one local cache)."""
+        return self.mirror.cache
 
     def has(self, data_hashes: list[str]) -> bool:
         return bool(self._guard(lambda: self.mirror.has(data_hashes), False))

@@ -27,7 +27,12 @@ let routeGeneration = 0;
 
 async function api(path) {
   const generation = routeGeneration;
-  const body = await fetchApi(path);
+  let body;
+  try {
+    body = await fetchApi(path);
+  } catch (e) {
+    if (generation === routeGeneration) throw e; // a stale view shows no error either
+  }
   return generation === routeGeneration ? body : new Promise(() => {});
 }
 
