@@ -76,6 +76,14 @@ def _tool(name: str) -> list[str]:
 
 
 _PYCACHE: list[Path] = []  # set by main(): a bytecode cache inside the temp dir
+_ASIDE: list[Path] = []  # set by main(): where built files wait to be deleted when the bench ends
+
+
+def set_aside(path: Path) -> None:
+    """Move `path` out of the way (one rename; see `Runner.reset` for why nothing is deleted now)."""
+    aside = _ASIDE[0] if _ASIDE else path.parent / ".aside"
+    aside.mkdir(parents=True, exist_ok=True)
+    path.rename(aside / f"{len(list(aside.iterdir()))}-{path.name}")
 _BASELINE: list[Path] = []  # --baseline: a folder holding another `mlpipe` package to compare with
 
 
@@ -124,19 +132,20 @@ class Runner:
         return run_timed(["make", *args], cwd=self.case.make_dir, env=self.env)
 
     def reset(self, tool: str) -> None:
-        """Remove what the tool built, then let the disk settle before it is timed again."""
-        if tool == "ml":
-            shutil.rmtree(self.case.home, ignore_errors=True)
-        elif tool == BASE:
-            shutil.rmtree(self.base_home, ignore_errors=True)
-        elif tool == "doit":
-            shutil.rmtree(self.case.doit_dir / "out", ignore_errors=True)
-            for db in self.case.doit_dir.glob("doit.sqlite3*"):
-                db.unlink()
-        else:
-            shutil.rmtree(self.case.make_dir / "out", ignore_errors=True)
-        # NOTE: deleting thousands of files queues journal and discard work that would otherwise
-        # land on whichever tool runs next (on the test machine: seconds); sync waits for it.
+        """Move what the tool built aside (deleted when the bench ends), then let the disk settle.
+
+        NOTE: moved, not deleted. On ext4 without a journal (the test machine's root), creating
+        a file skips every inode freed in the last 5 s, or 5 min while its inode table block is
+        dirty (`recently_deleted()` in fs/ext4/ialloc.c), reading each one's table entry: a run
+        just after deleting thousands of files pays for scanning past them, and the tool that
+        creates the most files per job pays the most (ml's cold runs took 1.8x as long). A run
+        on a real machine follows no such deletion. The sync writes what the move dirtied.
+        """
+        built = {"ml": [self.case.home], BASE: [self.base_home], "make": [self.case.make_dir / "out"],
+                 "doit": [self.case.doit_dir / "out", *self.case.doit_dir.glob("doit.sqlite3*")]}[tool]
+        for path in built:
+            if path.exists():
+                set_aside(path)
         os.sync()
 
     def build(self, tool: str, jobs: int) -> Run:
@@ -221,8 +230,7 @@ def bench_case(root: Path, shape: str, n: int, plan: Plan, clock: Clock, rows: l
     with open(case.seed, "a") as seed:
         seed.write("changed\n")
     measured.repeat("dry-run, input changed", plan.fast[n], runner.dry_run)
-    clock.say(f"{label}: removing its files")
-    shutil.rmtree(root, ignore_errors=True)
+    set_aside(root)
 
 
 def bench_parallel(root: Path, plan: Plan, clock: Clock) -> list[dict[str, Any]]:
@@ -233,7 +241,7 @@ def bench_parallel(root: Path, plan: Plan, clock: Clock) -> list[dict[str, Any]]
     measured = Measured("sleep", plan.sleep_jobs, rows)
     for jobs in (1, 2):
         measured.repeat(f"-j{jobs}", plan.sleep_repeats, lambda t, j=jobs: runner.build(t, j), before=runner.reset)
-    shutil.rmtree(root, ignore_errors=True)
+    set_aside(root)
     return rows
 
 
@@ -346,6 +354,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     clock = Clock()
     tmp = Path(tempfile.mkdtemp(prefix="mlpipe-bench-"))
     _PYCACHE.append(tmp / "pycache")
+    _ASIDE.append(tmp / "aside")
     results: dict[str, Any] = {
         "machine": machine(), "load_average_before": os.getloadavg(),
         "config": {"sizes": list(plan.sizes), "first_repeats": plan.first, "first_j2_repeats": plan.first_j2,

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import ml_process, results, run_json, write_tree
 
+from mlpipe.store.cache import remove_tree
 from mlpipe.store.records import job_ids, read_record
 
 CHAIN = "toy/pipe/chain.yaml"
@@ -358,6 +359,8 @@ def test_full_disk_during_bookkeeping_fails_the_job_and_the_next_run_recovers(en
     assert not list((tiny_home / "cache" / "data").rglob("*.json"))  # nothing half-published counts
     listed = json.loads(ml_process("listjob", "--json", env=home).stdout)
     assert [job["status"] for job in listed] == ["failed"]
+    # the first run's unpublished bytes, replaced by the next run, would free the room it needs
+    remove_tree(tiny_home / "cache" / "data")
     debug = ml_process("runpipe", "toy/pipe/fill.yaml", env={**home, "MLPIPE_DEBUG": "1"})
     assert debug.returncode == 1 and "Traceback" in debug.stderr
     write_tree(toy, {"module/fill.py": "import sys\nopen(sys.argv[1], 'w').write('result\\n')\n"})

@@ -31,6 +31,7 @@ from mlpipe.home.apps import AppIndex
 from mlpipe.home.settings import Settings
 from mlpipe.sources import Fetched, SourceContext, Sources
 from mlpipe.store import records
+from mlpipe.store.atomic import make_dir
 from mlpipe.store.cache import DAMAGED, MISSING, CacheEntry, LocalCache
 from mlpipe.store.digests import DigestCache
 from mlpipe.store.lock import hold_lock
@@ -221,8 +222,8 @@ class Builder:
         """Execute the job, holding its lock: its record folder, which the job process inherits
         (so a job outliving a killed `ml` still holds it). Under the lock the cache is asked
         again: another run may have just made the job."""
-        folder = records.job_dir(self.settings.jobs_dir, identity.job_hash)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = os.path.join(self.settings.jobs_dir, identity.job_hash)
+        make_dir(folder)
         with hold_lock(folder, on_wait=lambda: self._wait_for_holder(name, identity.job_hash)) as lock_fd:
             if not self.force and not self.missing(name, identity):
                 return CACHED, identity

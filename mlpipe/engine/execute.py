@@ -18,10 +18,10 @@ _lock = threading.Lock()
 def run_process(
     argv: list[str],
     *,
-    cwd: Path,
+    cwd: str | Path,
     env: Mapping[str, str],
-    stdout_path: Path,
-    stderr_path: Path,
+    stdout_path: str | Path,
+    stderr_path: str | Path,
     on_start: Callable[[int], None] = lambda pid: None,
     echo: tuple[IO[str], str] | None = None,
     pass_fds: tuple[int, ...] = (),
@@ -39,7 +39,7 @@ def run_process(
             proc = subprocess.Popen(
                 argv,
                 cwd=cwd,
-                env=dict(env),
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE if echo else out,
                 stderr=subprocess.PIPE if echo else err,

@@ -29,19 +29,21 @@ def job_config(job: PlannedJob, inputs: Mapping[str, list[str]], outputs: Mappin
     }
 
 
-def write_job_config(workdir: Path, job: PlannedJob, inputs: Mapping[str, list[str]],
+def write_job_config(workdir: str, job: PlannedJob, inputs: Mapping[str, list[str]],
                      outputs: Mapping[str, str]) -> Path:
     import yaml
 
-    path = workdir / CONFIG_NAME
+    path = Path(workdir, CONFIG_NAME)
     path.write_text(yaml.safe_dump(job_config(job, inputs, outputs), default_flow_style=False, sort_keys=True))
     return path
 
 
-def adopt_named_outputs(workdir: Path, produced: Mapping[str, Path]) -> None:
+def adopt_named_outputs(workdir: str, produced: Mapping[str, str]) -> None:
     """Take an output the job wrote as `NAME` in its working directory, as the original's scripts
     did, when nothing is at the path MLPipe gave for it (publishing then checks it as usual)."""
     for name, path in produced.items():
-        found = workdir / name
-        if name not in (path.parent.name, CONFIG_NAME) and not os.path.lexists(path) and os.path.lexists(found):
+        if name in (os.path.basename(os.path.dirname(path)), CONFIG_NAME) or os.path.lexists(path):
+            continue
+        found = os.path.join(workdir, name)
+        if os.path.lexists(found):
             os.rename(found, path)

@@ -1,7 +1,7 @@
-"""Files replaced atomically: written beside their final name, then renamed over it, so a
-reader (or a crash) sees the old content or the new, never half of it (and, for the one case
-where that costs more than it protects, a plain write). Their reader treats a torn or empty
-file as absent."""
+"""File helpers of the store. Files replaced atomically: written beside their final name, then
+renamed over it, so a reader (or a crash) sees the old content or the new, never half of it;
+and, where that costs more than it protects (a job's record, a cache sidecar), a write in place
+whose torn state reads as absent: `read_json` treats a torn or empty file as absent."""
 
 from __future__ import annotations
 
@@ -34,10 +34,35 @@ def write_json_atomic(path: Path, data: object) -> None:
     write_bytes_atomic(path, _JSON.encode(data).encode())
 
 
-def write_json(path: Path, data: object) -> None:
-    """Write JSON in place (not atomic): for a file whose torn state reads as absent anyway."""
-    with open(path, "wb") as out:
-        out.write(_JSON.encode(data).encode())
+def write_json(path: str | Path, data: object) -> None:
+    """Write JSON in place (not atomic): for a file whose torn state reads as absent anyway.
+
+    NOTE: over an older version, the new bytes are written over the old ones and the file is
+    then cut to their length, never truncated to zero first: ext4 flushes a file truncated to
+    zero and rewritten, or renamed over another, to disk at once (its `auto_da_alloc`
+    safeguard), which cost a job's record ~0.2 ms per write. A reader in between sees the old
+    record, or bytes that do not parse (read as absent), never a wrong record.
+    """
+    raw = _JSON.encode(data).encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o666)
+    try:
+        view, done = memoryview(raw), 0
+        while done < len(raw):
+            done += os.pwrite(fd, view[done:], done)
+        os.ftruncate(fd, len(raw))
+    finally:
+        os.close(fd)
+
+
+def make_dir(path: str) -> None:
+    """`mkdir -p` in one syscall when the parent exists (a job's record and cache folders)."""
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        if not os.path.isdir(path):
+            raise
+    except FileNotFoundError:
+        os.makedirs(path, exist_ok=True)
 
 
 def read_json(path: str) -> dict | None:

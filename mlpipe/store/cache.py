@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mlpipe.core.errors import StoreError
-from mlpipe.store.atomic import read_json, write_json
+from mlpipe.store.atomic import make_dir, read_json, write_json
 
 PRESENT, MISSING, DAMAGED = "present", "missing", "damaged"
 
@@ -85,13 +85,17 @@ def _state(path: str, meta: dict) -> str:
         return DAMAGED
 
 
-def _make_read_only(path: Path) -> None:
+def _make_read_only(path: Path, st: os.stat_result) -> None:
     """Protect published bytes from jobs that would edit their inputs in place.
 
-    Called on the entry inside the cache, and links are never followed: no file outside the
-    cache ever changes mode.
+    Called on the entry inside the cache (`st`: its lstat), and links are never followed: no
+    file outside the cache ever changes mode.
     """
-    files = [path] if not path.is_dir() else [
+    if not stat.S_ISDIR(st.st_mode):
+        if stat.S_ISREG(st.st_mode):
+            os.chmod(path, st.st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+        return
+    files = [
         os.path.join(dirpath, name) for dirpath, _dirs, names in os.walk(path) for name in names]
     for file in files:
         st = os.lstat(file)
@@ -241,25 +245,29 @@ class LocalCache:
         if existing is not None:
             remove_tree(src)
             return existing
-        target = self.path(data_hash)
+        where = self.path_str(data_hash)
+        target, sidecar = Path(where), where + ".json"
         self._present.pop(data_hash, None)
         try:
-            files = tree_files(src)
-            size = sum(files.values()) if files is not None else os.lstat(src).st_size
+            st = os.lstat(src)
+            files = tree_files(src) if stat.S_ISDIR(st.st_mode) else None
+            size = sum(files.values()) if files is not None else st.st_size
             entry = CacheEntry(data_hash, target, md5, size, job_hash, time.time(), files)
-            self._sidecar_path(data_hash).unlink(missing_ok=True)  # a damaged entry being replaced
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if os.path.lexists(target):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(sidecar)  # a damaged entry being replaced
+            if os.path.lexists(where):
                 trash = self.new_scratch("trash-")
-                os.rename(target, trash / "old")
+                os.rename(where, trash / "old")
                 remove_tree(trash)
-            os.rename(src, target)
-            _make_read_only(target)
+            else:
+                make_dir(os.path.dirname(where))
+            os.rename(src, where)
+            _make_read_only(target, st)
             # in place, no temp file: a torn sidecar does not parse, which reads as missing
-            write_json(self._sidecar_path(data_hash), entry.sidecar())
+            write_json(sidecar, entry.sidecar())
         except OSError as exc:
             with contextlib.suppress(OSError):  # a sidecar cut short (a full disk) is not left behind
-                self._sidecar_path(data_hash).unlink(missing_ok=True)
+                os.unlink(sidecar)
             raise StoreError(f"cannot publish {data_hash} into the cache at {target}: {exc.strerror or exc}") from exc
         self._present[data_hash] = (md5, size, job_hash, entry.created, files)
         return entry

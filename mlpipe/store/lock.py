@@ -23,15 +23,15 @@ def lock_path(locks_dir: Path, kind: str, key: str) -> Path:
 
 @contextmanager
 def hold_lock(
-    path: Path, *, wait: bool = True, busy_message: str = "", on_wait: Callable[[], None] | None = None
+    path: str | Path, *, wait: bool = True, busy_message: str = "", on_wait: Callable[[], None] | None = None
 ) -> Iterator[int]:
     """Hold an exclusive lock on `path`; yields its file descriptor (to hand to a child process).
     If someone else has it: without `wait` raise BusyError, else call `on_wait` (to tell the user
     or to stop an orphan) and block until it is free."""
-    if path.is_dir():  # a folder is its own lock (a job's record folder): no file to create
+    if os.path.isdir(path):  # a folder is its own lock (a job's record folder): no file to create
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

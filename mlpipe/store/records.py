@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mlpipe.core.errors import UsageError
-from mlpipe.store.atomic import write_bytes_atomic, write_json, write_json_atomic
+from mlpipe.store.atomic import make_dir, write_bytes_atomic, write_json
 
 RUNNING, SUCCEEDED, FAILED, CANCELED = "running", "succeeded", "failed", "canceled"
 HOST = os.uname().nodename  # socket.gethostname(), without importing socket
 INDEX_NAME, INDEX_LOCK_NAME = "index.jsonl", "index.lock"
+RECORD_NAME, STDOUT_NAME, STDERR_NAME = "job.json", "stdout.log", "stderr.log"
 MIN_PREFIX = 6
 _JOB_ID = re.compile(r"^[0-9a-f]{32}$")
 
@@ -71,7 +72,7 @@ def job_dir(jobs_dir: Path, job_id: str) -> Path:
 
 def log_paths(jobs_dir: Path, job_id: str) -> tuple[Path, Path]:
     folder = job_dir(jobs_dir, job_id)
-    return folder / "stdout.log", folder / "stderr.log"
+    return folder / STDOUT_NAME, folder / STDERR_NAME
 
 
 class JobSummary(NamedTuple):
@@ -106,50 +107,58 @@ _NFIELDS, _MIN_ROW = len(JobSummary._fields), 5  # rows from a newer version may
 COMPACT_SLACK = 1000
 
 
-def write_record(jobs_dir: Path, record: JobRecord, *, first: bool = False) -> None:
-    """Write `job.json`, then append the record's summary to the index.
+def write_record(jobs_dir: str | Path, record: JobRecord) -> None:
+    """Write `job.json` (when the job starts, and when it ends), then append its summary to the index.
 
-    A record replaces the last one atomically; a job's `first` record (when it starts) is
-    written in place, one file less per job: torn by a crash, it reads as absent, and there was
-    no earlier one of this run to lose.
+    In place, no temp file and rename: one file per job less to create, and no flush to disk
+    (see `write_json`). A record torn by a crash reads as absent; the index still has the line
+    of the record before it, which listings show as failed once its process is gone.
     """
-    path = job_dir(jobs_dir, record.job_id) / "job.json"
-    data = dict(vars(record))  # no deep copy: the encoder only reads it
-    if first:
-        write_json(path, data)
-    else:
-        write_json_atomic(path, data)
-    if not (jobs_dir / INDEX_NAME).exists():
-        rebuild_index(jobs_dir)  # a home from before the index: scan the records once
-    _append_index(jobs_dir, _index_line(JobSummary.of(record)).encode())
+    folder, data = os.path.join(jobs_dir, record.job_id), dict(vars(record))  # the encoder only reads it
+    try:
+        write_json(os.path.join(folder, RECORD_NAME), data)
+    except FileNotFoundError:  # the job ran elsewhere (a cluster's worker): its first record here
+        make_dir(folder)
+        write_json(os.path.join(folder, RECORD_NAME), data)
+    _append_index(os.fspath(jobs_dir), _index_line(JobSummary.of(record)).encode())
 
 
 class _Appender:
     """The index's lock and file, opened once per process (a run appends two lines per job)."""
 
-    def __init__(self, jobs_dir: Path):
+    def __init__(self, jobs_dir: str):
         self.jobs_dir = jobs_dir
-        self.lock_fd = os.open(jobs_dir / INDEX_LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
-        self.fd = self._open()
-
-    def _open(self) -> int:
-        return os.open(self.jobs_dir / INDEX_NAME, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self.index = os.path.join(jobs_dir, INDEX_NAME)
+        self.lock_fd = os.open(os.path.join(jobs_dir, INDEX_LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o644)
+        self.fd: int | None = None
 
     def append(self, line: bytes) -> None:
-        fcntl.flock(self.lock_fd, fcntl.LOCK_SH)
-        try:
-            # a compaction renamed a new index in while we held the old one open: follow it
-            if os.fstat(self.fd).st_ino != os.stat(self.jobs_dir / INDEX_NAME).st_ino:
-                os.close(self.fd)
-                self.fd = self._open()
-            # NOTE: one write() on an O_APPEND file: concurrent writers never interleave their lines.
-            os.write(self.fd, line)
-        finally:
-            fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+        while True:
+            fcntl.flock(self.lock_fd, fcntl.LOCK_SH)
+            try:
+                try:
+                    current = os.stat(self.index).st_ino
+                    # a compaction renamed a new index in while we held the old one open: follow it
+                    if self.fd is None or os.fstat(self.fd).st_ino != current:
+                        self.close_index()
+                        self.fd = os.open(self.index, os.O_WRONLY | os.O_APPEND)
+                except FileNotFoundError:
+                    pass  # rebuilt below, outside the shared lock the rebuild must wait for
+                else:
+                    # NOTE: one write() on an O_APPEND file: concurrent writers never interleave their lines.
+                    os.write(self.fd, line)
+                    return
+            finally:
+                fcntl.flock(self.lock_fd, fcntl.LOCK_UN)
+            rebuild_index(Path(self.jobs_dir))  # a home from before the index, or it was deleted
 
+    def close_index(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
     def close(self) -> None:
-        os.close(self.fd)
+        self.close_index()
         os.close(self.lock_fd)
 
 
@@ -157,13 +166,13 @@ _appender: _Appender | None = None  # one home at a time: a process rarely write
 _appender_lock = threading.Lock()
 
 
-def _append_index(jobs_dir: Path, line: bytes) -> None:
+def _append_index(jobs_dir: str, line: bytes) -> None:
     global _appender
     with _appender_lock:
         if _appender is None or _appender.jobs_dir != jobs_dir:
             if _appender is not None:
                 _appender.close()
-            jobs_dir.mkdir(parents=True, exist_ok=True)
+            make_dir(jobs_dir)
             _appender = _Appender(jobs_dir)
         _appender.append(line)
 
