@@ -18,6 +18,7 @@ import importlib.util
 import inspect
 import sys
 import threading
+import time
 import types
 from typing import IO, Any
 
@@ -69,11 +70,15 @@ from mlpipe.engine.doit_tasks import (  # noqa: E402
 
 
 class DurableSqliteDB(SqliteDB):
-    """doit's sqlite3 backend, committing each task as it finishes (stock doit writes at exit only),
-    so a run killed with SIGKILL keeps what it finished. WAL keeps the commits cheap."""
+    """doit's sqlite3 backend, committing as tasks finish (stock doit writes at exit only), so a
+    run killed with SIGKILL keeps what it finished, but for its last `COMMIT_EVERY_S`: those jobs'
+    outputs are in the cache, so the next run finds them cached again. WAL keeps commits cheap."""
+
+    COMMIT_EVERY_S = 0.5  # a commit per task cost a cold run ~0.15 ms per job
 
     def __init__(self, name: str, codec: Any, *, module_name: str | None = None):
         super().__init__(name, codec, module_name=module_name)
+        self._committed = time.monotonic()
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         # One query for every row instead of one per task (the pipe lock keeps other writers out).
@@ -89,8 +94,10 @@ class DurableSqliteDB(SqliteDB):
         if dependency == "deps:":  # save_success writes this key last
             self._conn.execute("insert or replace into doit values (?,?)",
                                (task_id, self.codec.encode(self._cache[task_id])))
-            self._conn.commit()
             self._dirty.discard(task_id)
+            if time.monotonic() - self._committed >= self.COMMIT_EVERY_S:
+                self._conn.commit()
+                self._committed = time.monotonic()
 
     def remove(self, task_id: str) -> None:
         super().remove(task_id)

@@ -19,7 +19,7 @@ def run_process(
     argv: list[str],
     *,
     cwd: str | Path,
-    env: Mapping[str, str],
+    env: Mapping[str, str] | Mapping[bytes, bytes],
     stdout_path: str | Path,
     stderr_path: str | Path,
     on_start: Callable[[int], None] = lambda pid: None,

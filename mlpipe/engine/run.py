@@ -51,7 +51,7 @@ class JobRunner:
         # NOTE: string paths and one environment per app: a job's bookkeeping is a few dozen file
         # operations, and building `Path`s and copying os.environ cost as much as the syscalls.
         self._jobs = os.fspath(settings.jobs_dir)
-        self._envs: dict[str, dict[str, str]] = {}
+        self._envs: dict[str, dict[bytes, bytes]] = {}
 
     def execute(self, job: PlannedJob, identity: Identity, started: float,
                 lock_fd: int) -> tuple[Identity, list[CacheEntry], records.JobRecord]:
@@ -117,7 +117,7 @@ class JobRunner:
                record: records.JobRecord, lock_fd: int) -> int:
         from mlpipe.engine.execute import run_process
 
-        env = {**self._app_env(job.module.app), "MLPIPE_JOB_ID": identity.job_hash}
+        env = {**self._app_env(job.module.app), b"MLPIPE_JOB_ID": identity.job_hash.encode()}
         make_dir(folder)  # the record folder: the job lock made it here, not on a cluster's worker
 
         def started(pid: int) -> None:
@@ -129,14 +129,15 @@ class JobRunner:
                            stderr_path=os.path.join(folder, records.STDERR_NAME), on_start=started, echo=echo,
                            pass_fds=(lock_fd,))
 
-    def _app_env(self, app: str) -> dict[str, str]:
-        """The environment of the app's jobs: ours, with the app's parent folder on PYTHONPATH."""
+    def _app_env(self, app: str) -> dict[bytes, bytes]:
+        """The environment of the app's jobs: ours, with the app's parent folder on PYTHONPATH
+        (encoded once: Popen encodes every variable of a str environment, for every job)."""
         env = self._envs.get(app)
         if env is None:
-            env = dict(os.environ)
+            ours = dict(os.environ)
             app_parent = str(self.apps.app_dir(app).parent)
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (app_parent, env.get("PYTHONPATH", "")) if p)
-            self._envs[app] = env
+            ours["PYTHONPATH"] = os.pathsep.join(p for p in (app_parent, ours.get("PYTHONPATH", "")) if p)
+            env = self._envs[app] = {os.fsencode(k): os.fsencode(v) for k, v in ours.items()}
         return env
 
     def _argv(self, job: PlannedJob, scratch: str) -> tuple[list[str], dict[str, str]]:
