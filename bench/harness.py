@@ -109,15 +109,18 @@ class Runner:
         self.env = base_env()
         self.ml_env = {**self.env, "MLPIPE_HOME": str(case.home), "MLPIPE_APPS": str(case.apps)}
         self.base_home = case.root / "home-base"
+        self.base_built = False  # the baseline's last build succeeded
 
     def _ml(self, *args: str, tool: str = "ml", own_home: bool = False) -> Run:
         env = self.ml_env
         if tool == BASE:
-            # NOTE: the baseline builds in its own home, but checks (no-op, dry-runs) the home `ml`
-            # built: the layout is the same, and a baseline that cannot build a pipe is still measured.
+            # NOTE: the baseline builds in its own home and checks it (no-op, dry-runs); a baseline
+            # that could not build a pipe checks the home `ml` built (the layout is the same). Not
+            # always ml's: two versions alternating on one home would each find the other's plan
+            # memo (its code stamp differs) and check the pipe again, every time.
             env = {**env, "PYTHONPATH": os.pathsep.join([str(_BASELINE[0]), env.get("PYTHONPATH", "")]).rstrip(
                 os.pathsep)}
-            if own_home:
+            if own_home or self.base_built:
                 env["MLPIPE_HOME"] = str(self.base_home)
         # `python -m mlpipe` for the baseline: an older version's console script may name another module.
         # NOTE: run in the case's folder: `-m` puts the working directory first on sys.path, so started
@@ -150,7 +153,10 @@ class Runner:
 
     def build(self, tool: str, jobs: int) -> Run:
         if tool in ("ml", BASE):
-            return self._ml("-j", str(jobs), tool=tool, own_home=True)
+            self.base_built = self.base_built and tool != BASE
+            run = self._ml("-j", str(jobs), tool=tool, own_home=True)
+            self.base_built = self.base_built or tool == BASE
+            return run
         if tool == "doit":
             return self._doit("run", "-n", str(jobs))
         return self._make("-s", f"-j{jobs}")

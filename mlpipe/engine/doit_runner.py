@@ -91,13 +91,13 @@ class DurableSqliteDB(SqliteDB):
 
     def set(self, task_id: str, dependency: str, value: Any) -> None:
         super().set(task_id, dependency, value)
-        if dependency == "deps:":  # save_success writes this key last
-            self._conn.execute("insert or replace into doit values (?,?)",
-                               (task_id, self.codec.encode(self._cache[task_id])))
-            self._dirty.discard(task_id)
-            if time.monotonic() - self._committed >= self.COMMIT_EVERY_S:
-                self._conn.commit()
-                self._committed = time.monotonic()
+        # save_success writes this key last (from doit's main thread, the connection's own)
+        if dependency == "deps:" and time.monotonic() - self._committed >= self.COMMIT_EVERY_S:
+            self._conn.executemany("insert or replace into doit values (?,?)",
+                                   [(task, self.codec.encode(self._cache[task])) for task in self._dirty])
+            self._conn.commit()
+            self._dirty.clear()
+            self._committed = time.monotonic()
 
     def remove(self, task_id: str) -> None:
         super().remove(task_id)

@@ -13,6 +13,7 @@ from typing import IO
 
 _running: set[subprocess.Popen] = set()
 _lock = threading.Lock()
+_devnull: list[int] = []  # every job's stdin, opened once (Popen's DEVNULL opens it per process)
 
 
 def run_process(
@@ -40,7 +41,7 @@ def run_process(
                 argv,
                 cwd=cwd,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=_null_fd(),
                 stdout=subprocess.PIPE if echo else out,
                 stderr=subprocess.PIPE if echo else err,
                 start_new_session=True,
@@ -62,6 +63,13 @@ def run_process(
         finally:
             with _lock:
                 _running.discard(proc)
+
+
+def _null_fd() -> int:
+    with _lock:
+        if not _devnull:
+            _devnull.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+        return _devnull[0]
 
 
 def _tee(proc: subprocess.Popen, out: IO[bytes], err: IO[bytes], stream: IO[str], prefix: str) -> None:
