@@ -1,6 +1,6 @@
 """Job records: `jobs/<job_hash>/job.json` plus `stdout.log` and `stderr.log` (no database).
 
-    jobs/<job_hash>/job.json     the full record, written atomically when the job starts and ends
+    jobs/<job_hash>/job.json     the full record, written in place when the job starts and when it ends
     jobs/index.jsonl             one summary line per write, a JSON array in JobSummary field
                                  order (append-only; the last line of a job id wins), so
                                  `ml listjob` reads one file, not 10,000
