@@ -12,7 +12,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CORE = ["mlpipe.core.spec", "mlpipe.core.plan", "mlpipe.core.uri", "mlpipe.core.hashing", "mlpipe.core.command",
-        "mlpipe.core.errors", "mlpipe.core.graph", "mlpipe.core.graph_layout", "mlpipe.core.graph_render"]
+        "mlpipe.core.errors", "mlpipe.core.yaml_text", "mlpipe.core.graph", "mlpipe.core.graph_layout",
+        "mlpipe.core.graph_render"]
 THIRD_PARTY = ["boto3", "botocore", "requests", "urllib3", "git", "doit", "tabulate"]
 EDGES = ["subprocess", "mlpipe.engine", "mlpipe.sources", "mlpipe.remote", "mlpipe.store", "mlpipe.home",
          "mlpipe.ops", "mlpipe.ui", "mlpipe.cli"]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from mlpipe.core import loop_search
@@ -17,6 +16,7 @@ from mlpipe.core.errors import Problem, SpecError, unknown_keys
 from mlpipe.core.shell import unsafe_names, uses_shell_syntax
 from mlpipe.core.sweep_spec import SELECT, SWEEP, SelectSpec, SweepSpec, parse_select, parse_sweep
 from mlpipe.core.uri import is_uri
+from mlpipe.core.yaml_text import load_yaml_text
 
 # YAML keys
 INPUT, OUTPUT, PARAMETERS, CMD, SOURCE, VERSION = "input", "output", "parameters", "cmd", "source", "version"
@@ -151,45 +151,6 @@ class PipeSpec:
 
     def file_of(self, job: str) -> str:
         return self.job_files.get(job, self.file)
-
-
-@cache
-def _strict_loader() -> type:
-    """yaml.safe_load's loader (the C parser when available) that refuses duplicate keys,
-    which plain YAML loading silently drops (two jobs of one name would lose one).
-
-    Built on first use: `yaml` is imported only when a YAML file is really parsed (a no-op
-    `ml runpipe` reads its pipe from the loader's memo, see `loader.py`)."""
-    import yaml
-
-    class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-            seen = set()
-            for key_node, _value in node.value:
-                key = self.construct_object(key_node, deep=deep)
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key '{key}'", key_node.start_mark)
-                seen.add(key)
-            return super().construct_mapping(node, deep=deep)
-
-    return _StrictLoader
-
-
-def load_yaml_text(text: str, file: str) -> Any:
-    """Safe YAML loading (no Python objects), with errors located in `file`."""
-    import yaml
-
-    loader = _strict_loader()(text)
-    try:
-        return loader.get_single_data()
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError([Problem(file, f"invalid YAML: {where}{problem}")]) from None
-    finally:
-        loader.dispose()
 
 
 def _mapping(value: Any, file: str, job: str | None, where: str, problems: list[Problem]) -> dict:

@@ -15,7 +15,8 @@ from typing import Any
 from mlpipe.core import spec
 from mlpipe.core.errors import Problem, SpecError, UsageError
 from mlpipe.core.plan import Plan, check_plan
-from mlpipe.core.spec import ModuleSpec, PipeSpec, load_yaml_text, module_from_data, pipe_from_data
+from mlpipe.core.spec import ModuleSpec, PipeSpec, module_from_data, pipe_from_data
+from mlpipe.core.yaml_text import load_yaml_text
 from mlpipe.home.apps import AppIndex, resolve_pipe
 from mlpipe.home.settings import Settings
 

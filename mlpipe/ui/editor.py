@@ -24,8 +24,9 @@ from typing import Any
 from mlpipe.core.errors import Problem, SpecError, UsageError, UserError
 from mlpipe.core.graph import GraphEdge, GraphNode, PipeGraph
 from mlpipe.core.hashing import md5_text
-from mlpipe.core.spec import NAME_RE, PipeSpec, PortSpec, load_yaml_text, pipe_from_data
+from mlpipe.core.spec import NAME_RE, PipeSpec, PortSpec, pipe_from_data
 from mlpipe.core.uri import is_uri
+from mlpipe.core.yaml_text import load_yaml_text
 from mlpipe.home.apps import AppIndex
 from mlpipe.home.loader import add_includes, check_spec, load_module
 from mlpipe.home.settings import Settings
