@@ -29,8 +29,7 @@ class DryRun:
 
 def explain(builder: Builder) -> list[JobStatus]:
     """What `builder` would do, against the pipe's last saved manifests; writes nothing."""
-    saved = saved_manifests(db_path(builder.settings, builder.plan.pipe_id))
-    return explain_plan(builder, lambda name: saved.get(name, {}))
+    return explain_plan(builder, saved_manifests(db_path(builder.settings, builder.plan.pipe_id)))
 
 
 def checked_builder(settings: Settings, pipe_ref: str, overrides: Mapping[str, Mapping[str, str]] | None = None,
