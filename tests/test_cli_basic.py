@@ -28,6 +28,7 @@ def test_help_lists_the_commands(env: Env, capsys: pytest.CaptureFixture[str], a
     out = capsys.readouterr().out
     for command in ("init", "config", "mount", "listpipe", "listmodule", "runpipe"):
         assert command in out
+    assert "runpipe      run what is stale in a pipe, like make" in out  # each command with its one-line help
 
 
 def test_ml_executable_without_command_prints_help(env: Env) -> None:
