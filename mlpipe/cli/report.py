@@ -67,7 +67,11 @@ def _simple_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str 
         if all(type(c) is int for c in column):
             right.append(True)
             continue
-        kinds = set(map(_text_kind, column))
+        try:
+            distinct = set(column)  # a dry run's status, action and reasons repeat on every row
+        except TypeError:
+            return None  # an unhashable cell is no plain text either
+        kinds = set(map(_text_kind, distinct))
         if NOT_TEXT in kinds or TEXT not in kinds:
             return None
         right.append(False)
@@ -90,16 +94,13 @@ def _plain(cell: str) -> bool:
 
 
 def _draw(cells: Sequence[Sequence[str]], headers: Sequence[str], right: Sequence[bool]) -> str:
-    widths = [len(h) + 2 for h in headers]  # tabulate pads headers by 2
-    for row in cells:
-        for i, cell in enumerate(row):
-            if len(cell) > widths[i]:
-                widths[i] = len(cell)
-
-    def line(row: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(row, widths, right, strict=True)).rstrip()
-
-    return "\n".join([line(headers), "  ".join("-" * w for w in widths), *map(line, cells)])
+    columns = list(zip(*cells, strict=True)) if cells else [()] * len(headers)
+    # tabulate pads headers by 2
+    widths = [max(len(h) + 2, max(map(len, column), default=0)) for h, column in zip(headers, columns, strict=True)]
+    row_format = "  ".join(f"{{:{'>' if r else '<'}{w}}}" for w, r in zip(widths, right, strict=True))
+    lines = [row_format.format(*headers).rstrip(), "  ".join("-" * w for w in widths)]
+    lines += [row_format.format(*row).rstrip() for row in cells]
+    return "\n".join(lines)
 
 
 def short(job_id: str | None) -> str:
