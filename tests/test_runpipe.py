@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -403,6 +404,16 @@ def test_dodo_template_lists_the_same_tasks(env, ml, toy):
     env.reset_log()
     assert "nothing to do" in ml("runpipe", CHAIN).err  # same DB, same cache
     assert env.executed() == []
+
+
+def test_the_doit_db_keeps_each_jobs_manifest_once(env, ml, toy):
+    report = run_json(ml, CHAIN)
+    with sqlite3.connect(env.home / "doit" / "toy__pipe__chain.sqlite3") as db:
+        rows = {task: json.loads(data) for task, data in db.execute("select task_id, task_data from doit")}
+    for job in report["jobs"]:
+        row = rows[job["name"]]
+        assert row["_values_:"]["job_hash"] == job["job_id"]
+        assert "result:" not in row  # the same manifest again, which doubled every row
 
 
 def _wait_for(condition, timeout: float = 30.0) -> None:

@@ -90,6 +90,8 @@ class DurableSqliteDB(SqliteDB):
         return {} if self._loaded else super()._get_task_data(task_id)
 
     def set(self, task_id: str, dependency: str, value: Any) -> None:
+        if dependency == "result:":
+            return  # a job's result is its manifest, saved as `_values_:` too; no task has a result_dep
         super().set(task_id, dependency, value)
         # save_success writes this key last (from doit's main thread, the connection's own)
         if dependency == "deps:" and time.monotonic() - self._committed >= self.COMMIT_EVERY_S:
