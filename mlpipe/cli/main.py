@@ -57,7 +57,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The `ml` parser. With `command` (the one the command line names), only that command is
     imported and configured; without, the commands are only listed (for `ml --help` and usage
-    errors: a subparser for each of 30 commands was half the time of `ml --help`)."""
+    errors: a subparser for every command was half the time of `ml --help`)."""
     parser = _Parser(prog="ml", description="MLPipe: make-style, cached machine-learning pipelines.",
                      usage=None if command else "ml [-h] COMMAND ...", epilog=None if command else _command_list(),
                      formatter_class=argparse.RawDescriptionHelpFormatter)
