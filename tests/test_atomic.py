@@ -40,3 +40,11 @@ def test_a_failed_write_keeps_the_old_file_and_removes_its_temp_file(tmp_path: P
 def test_json_is_compact_and_sorted(tmp_path: Path) -> None:
     write_json(tmp_path / "x.json", {"b": {"d": 1, "c": 2}, "a": None})
     assert (tmp_path / "x.json").read_text() == '{"a":null,"b":{"c":2,"d":1}}'
+
+
+def test_a_durable_write_gets_the_mode_asked_for(tmp_path: Path) -> None:
+    target = tmp_path / "pipe" / "train.yaml"
+    write_bytes_atomic(target, b"jobs: {}\n", durable=True, mode=0o640)
+    assert target.read_bytes() == b"jobs: {}\n"
+    assert target.stat().st_mode & 0o777 == 0o640
+    assert os.listdir(target.parent) == ["train.yaml"]

@@ -13,8 +13,10 @@ from pathlib import Path
 _JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to a temp file beside `path` and rename it in."""
+def write_bytes_atomic(path: Path, data: bytes, *, durable: bool = False, mode: int | None = None) -> None:
+    """Write `data` to a temp file beside `path` (hidden, named `.NAME.XXXXXXXX`: no `*.yaml`
+    listing matches it) and rename it in. `durable`: on disk before the rename (a user's file,
+    which a crash must leave old or new); `mode`: the new file's permissions (else 0600)."""
     import tempfile  # (and its `random`) only when something is written: a no-op run writes nothing
     try:
         handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -24,6 +26,11 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -14,9 +14,7 @@ the user agreed (`drop_comments`); a save of the YAML text keeps the text exactl
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from mlpipe.core.yaml_text import load_yaml_text
 from mlpipe.home.apps import AppIndex
 from mlpipe.home.loader import add_includes, check_spec, load_module
 from mlpipe.home.settings import Settings
+from mlpipe.store.atomic import write_bytes_atomic
 from mlpipe.store.lock import hold_lock, lock_path
 from mlpipe.ui.http import HttpError, invalid, problem_json
 
@@ -220,24 +219,12 @@ def _ports(ports: dict[str, PortSpec]) -> dict[str, dict[str, Any]]:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Temp file beside `path` (a name no pipe listing matches), fsync, rename: old or new, never half.
-    The new file keeps the old one's mode (a new one: 0644)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Old or new, never half, on disk too; the new file keeps the old one's mode (a new one: 0644)."""
     try:
         mode = path.stat().st_mode & 0o777
     except FileNotFoundError:
         mode = 0o644  # (reading the umask would change it for the server's other threads)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".saving", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, text.encode("utf-8"), durable=True, mode=mode)
 
 
 def _read(path: Path) -> str | None:
