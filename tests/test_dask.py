@@ -205,6 +205,33 @@ def test_a_lost_worker_is_retried_elsewhere_and_the_mirror_holds_no_partial_obje
             assert head["Metadata"].get("mlpipe-md5") == head["ETag"].strip('"'), key  # complete and whole
 
 
+def test_a_worker_lost_more_often_than_dask_retries_fails_the_job_in_one_line(
+        cluster_env: Cluster, toy: Path, env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    pipe = write_pipe(toy, "lost", """
+        jobs:
+          lost: {module: toy/module/step, input: {inputs: file://toy/data/seed.txt}, output: {output: x},
+                 parameters: {name: lost, sleep: 3}}
+          after: {module: toy/module/step, input: {inputs: x}, output: {output: y}, parameters: {name: after}}
+        """)
+    monkeypatch.setenv("MLPIPE_DASK_RETRIES", "0")
+    driver = subprocess.Popen([sys.executable, "-m", "mlpipe", "runpipe", pipe, "--json"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: running_on_workers(cluster_env), timeout=60)
+    home, first = running_on_workers(cluster_env)[0]
+    cluster_env.kill(cluster_env.worker_of(str(home)))
+    try:
+        out, err = driver.communicate(timeout=120)
+    finally:
+        from mlpipe.engine.execute import stop_process_group
+
+        stop_process_group(first.pid)  # the killed worker's job, orphaned
+    assert driver.returncode == 1, err
+    assert "job 'lost': lost its Dask worker once (DASK_RETRIES=0)" in err
+    assert "Traceback" not in err and "resubmitted" not in err
+    assert results(json.loads(out)) == {"lost": "failed", "after": "skipped"}
+    assert cluster_env.executed() == ["lost"]  # not run again, and nothing after it
+
+
 @pytest.mark.parametrize("stop", ["SIGTERM", "SIGINT", "cancelpipe"])
 def test_stopping_the_run_cancels_the_job_and_the_worker_kills_its_process_group(
         cluster_env: Cluster, toy: Path, env: Env, stop: str) -> None:

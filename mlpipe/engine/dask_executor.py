@@ -289,7 +289,8 @@ class DaskExecutor:
             except KilledWorker as exc:
                 lost += 1
                 if lost > self.retries:
-                    raise JobFailed(f"job '{job.name}': lost its Dask worker {lost} times"
+                    times = "once" if lost == 1 else f"{lost} times"
+                    raise JobFailed(f"job '{job.name}': lost its Dask worker {times}"
                                     f" (DASK_RETRIES={self.retries}): {_first_line(exc)}") from None
                 print(f"{job.name}: its Dask worker was lost; resubmitted ({lost}/{self.retries})",
                       file=sys.stderr, flush=True)
