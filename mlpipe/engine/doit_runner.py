@@ -254,8 +254,6 @@ def run_doit(builder: Builder, *, jobs: int, keep_going: bool, stream: IO[str] |
         builder.results.setdefault(name, JobResult(name, None, SKIPPED, error="not started after a failure"))
 
 
-
-
 def dodo_namespace(pipe_ref: str | None) -> dict[str, Any]:
     """What `dodo_template.py` exports: DOIT_CONFIG and one `task_*` creator per task."""
     from mlpipe.core.errors import UsageError
