@@ -3,6 +3,8 @@ errors located in the file, whichever of its two readers (events or nodes) reads
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import yaml
 
@@ -76,3 +78,63 @@ def test_duplicate_keys_bad_syntax_several_documents_and_python_tags_are_located
 def test_a_duplicate_key_that_is_equal_but_spelled_differently_is_refused() -> None:
     with pytest.raises(SpecError, match="duplicate key"):
         load_yaml_text("1: one\n0x1: also one\n", "f.yaml")
+
+
+TRICKY = ["yes", "no", "on", "off", "~", "null", "Null", "0x1f", "0o17", "1_000", "+1", ".5", "1e3", ".inf", "-.Inf",
+          ".nan", "2026-12-03", "2026-12-03 10:00:00", "=", "<<", ":", "- a", "#", "a #b", "'", '"', "", " x", "x ",
+          "é", "日本", "a: b", "{x}", "[1]", "!tag", "&anchor", "*alias", "%", "@", "`", "0", "007", "1.0", "true"]
+
+
+def _random_scalar(rng: random.Random) -> object:
+    kind = rng.randrange(6)
+    if kind == 0:
+        return rng.choice(TRICKY)
+    if kind == 1:
+        return rng.randint(-10**20, 10**20)
+    if kind == 2:
+        return rng.choice([0.1, -2.5, 1e300, float("inf"), 3.0])
+    if kind == 3:
+        return rng.choice([True, False, None])
+    return "".join(rng.choice("ab :-#'\"\n\t{}[],&*!|>%@`xyz0123456789") for _ in range(rng.randrange(8)))
+
+
+def _random_data(rng: random.Random, depth: int = 0) -> object:
+    kind = rng.randrange(3) if depth < 4 else 0
+    if kind == 0:
+        return _random_scalar(rng)
+    if kind == 1:
+        return [_random_data(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {_random_scalar(rng): _random_data(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+def _safe_load_or_error(text: str) -> tuple[bool, object]:
+    try:
+        return True, yaml.safe_load(text)
+    except yaml.YAMLError:
+        return False, None
+
+
+def test_random_documents_read_exactly_as_safe_load_reads_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dumped in block and flow style, then some cut or spliced: the same data (types included) or an error."""
+    node_loader, by_nodes = yaml_text._strict_loader, []
+    monkeypatch.setattr(yaml_text, "_strict_loader", lambda: by_nodes.append(1) or node_loader())
+    rng = random.Random(20261203)
+    compared = 0
+    for _ in range(3000):
+        text = yaml.safe_dump(_random_data(rng), default_flow_style=rng.choice([True, False, None]),
+                              allow_unicode=rng.choice([True, False]), width=rng.choice([20, 80, 1000]))
+        if rng.random() < 0.3:  # damage it: a cut, or a splice of YAML syntax
+            at = rng.randrange(len(text) + 1)
+            text = text[:at] + rng.choice(["", ": ", "- ", "&a ", "*a", "!!str ", "<<: ", "{", "]", "\n  ", "---\n"]) \
+                + text[at + rng.randrange(3):]
+        ok, expected = _safe_load_or_error(text)
+        try:
+            loaded = load_yaml_text(text, "f.yaml")
+        except SpecError as exc:
+            assert not ok or "duplicate key" in str(exc), (text, exc)
+            continue
+        assert ok, text
+        assert repr(loaded) == repr(expected), text
+        compared += 1
+    assert compared > 2000  # most documents compared as data, not as errors
+    assert len(by_nodes) < 1000  # and most of them read from the parser's events, not by the node loader
