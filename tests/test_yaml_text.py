@@ -25,6 +25,7 @@ PLAIN = [
     "1: int key\n2.5: float key\nnull: none key\n? plain complex-looking key\n: value\n",
     "---\nexplicit: document start\n...\n",
     "a:\n  - b:\n      - c: [[], {}]\n",
+    "'<<': a quoted key, not a merge key\n",
 ]
 
 

@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+DESCRIPTION = "MLPipe: make-style, cached machine-learning pipelines."
 # command -> (module in mlpipe.cli.commands, one-line help); modules are imported only when needed
 COMMANDS = {
     "init": ("init", "create the home layout (idempotent) and print its path"),
@@ -58,12 +59,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The `ml` parser. With `command` (the one the command line names), only that command is
     imported and configured; without, the commands are only listed (for `ml --help` and usage
     errors: a subparser for every command was half the time of `ml --help`)."""
-    parser = _Parser(prog="ml", description="MLPipe: make-style, cached machine-learning pipelines.",
-                     usage=None if command else "ml [-h] COMMAND ...", epilog=None if command else _command_list(),
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
     if command is None:
+        parser = _Parser(prog="ml", description=DESCRIPTION, usage="ml [-h] COMMAND ...", epilog=_command_list(),
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
         parser.add_argument("command", metavar="COMMAND", nargs="?", choices=COMMANDS, help="one of the commands below")
         return parser
+    parser = _Parser(prog="ml", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     module_name, help_text = COMMANDS[command]
     command_parser = sub.add_parser(command, prog=f"ml {command}", help=help_text, description=help_text)

@@ -94,8 +94,8 @@ def _load_plain(text: str) -> Any:
                 if type(top[0]) is list:
                     top[0].append(item)
                 elif not top[2]:  # a key
-                    if container is not None or item == "<<" or item in top[0]:
-                        raise _NotPlain  # a complex key, a merge key, a duplicate key
+                    if container is not None or item in top[0]:
+                        raise _NotPlain  # a complex key, a duplicate key (a merge key has no constructor here)
                     top[1], top[2] = item, True
                 else:
                     top[0][top[1]] = item
